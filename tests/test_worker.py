@@ -1,0 +1,186 @@
+"""The runtime as a client and an operator see it: health, errors, limits, cron, CLI, `dev`."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+import jobs
+import worker
+from tests.conftest import write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_healthz_checks_d1_and_r2(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "checks": {"DB": "ok", "SESSIONS": "ok", "EXPORTS": "ok"}}
+
+
+async def test_unknown_route_and_wrong_method_are_json(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/nope")
+    assert (missing.status_code, missing.json()) == (404, {"error": "Not found"})
+    wrong = await client.post("/healthz")
+    assert (wrong.status_code, wrong.json()) == (405, {"error": "Method not allowed"})
+
+
+async def test_body_over_the_limit_is_413_json(client: httpx.AsyncClient) -> None:
+    response = await client.post("/healthz", content=b"x" * (1_048_576 + 1))
+    assert response.status_code == 413
+    assert response.json() == {"error": "Request body too large (max 1048576 bytes)"}
+
+
+async def test_request_log_line_has_no_key(client: httpx.AsyncClient, auth: dict, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="leadlight")
+    await client.get("/healthz", headers=auth)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "leadlight"]
+    request = [line for line in lines if line["event"] == "request"][-1]
+    assert request["method"] == "GET" and request["route"] == "/healthz" and request["status"] == 200
+    assert set(request) == {"event", "method", "route", "status", "durationMs", "workspaceId"}
+    assert all(auth["Authorization"].split()[1] not in r.getMessage() for r in caplog.records)
+
+
+async def test_scheduled_runs_every_job_and_survives_a_failing_one(client: httpx.AsyncClient) -> None:
+    ran = []
+
+    async def failing(event, env, ctx):
+        raise RuntimeError("boom")
+
+    async def recording(event, env, ctx):
+        ran.append(event)
+
+    jobs.JOBS[:0] = [failing, recording]
+    try:
+        response = await client.get("/__scheduled", params={"cron": "*/5 * * * *"})
+    finally:
+        del jobs.JOBS[:2]
+    assert response.status_code == 200 and response.json()["ok"] is True
+    assert [e.cron for e in ran] == ["*/5 * * * *"]
+
+
+async def test_wait_until_work_is_awaited_on_shutdown(app) -> None:
+    import asyncio
+
+    done = []
+
+    async def later():
+        await asyncio.sleep(0.05)
+        done.append(True)
+
+    app.state.ctx.wait_until(later())
+    await app.state.ctx.drain()
+    assert done == [True]
+
+
+def test_next_fire_picks_the_earliest_cron_in_utc() -> None:
+    now = datetime(2026, 11, 25, 10, 7, 30, tzinfo=timezone.utc)
+    when, due = worker.next_fire(["*/5 * * * *", "0 * * * *", "10 10 * * *"], now)
+    assert when == datetime(2026, 11, 25, 10, 10, tzinfo=timezone.utc)
+    assert due == ["*/5 * * * *", "10 10 * * *"]
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "worker.py"), "--config", str(cwd / "wrangler.toml"), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_migrations_execute_and_keys(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    assert "applied 0001_init.sql" in _cli("d1", "migrations", "apply", cwd=tmp_path).stdout
+    assert "No migrations to apply." in _cli("d1", "migrations", "list", cwd=tmp_path).stdout
+
+    created = _cli("keys", "create", "--workspace", "acme", "--name", "ci", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("ll_")
+
+    result = _cli("d1", "execute", "leadlight", "--command", "SELECT workspace_id, prefix, key_hash FROM api_keys", "--json", cwd=tmp_path)
+    [block] = json.loads(result.stdout)
+    assert block["success"] is True and set(block["meta"]) >= {"duration", "changes", "last_row_id", "rows_read", "rows_written"}
+    [row] = block["results"]
+    assert row["workspace_id"] == "acme" and key.startswith(row["prefix"]) and key not in json.dumps(row)
+
+    listed = _cli("keys", "list", cwd=tmp_path).stdout
+    assert "acme" in listed and "active" in listed and key not in listed
+    assert _cli("keys", "revoke", "1", cwd=tmp_path).returncode == 0
+    assert "revoked" in _cli("keys", "list", cwd=tmp_path).stdout
+    assert _cli("keys", "revoke", "1", cwd=tmp_path).returncode == 1
+
+
+def test_cli_reports_config_errors(tmp_path: Path) -> None:
+    (tmp_path / "wrangler.toml").write_text('name = "x"\nmain = "worker.py"\n')
+    result = _cli("d1", "migrations", "list", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "wrangler.toml" in result.stderr and "compatibility_date" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_dev_serves_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "worker.py"), "--config", str(tmp_path / "wrangler.toml"),
+         "--persist-to", str(tmp_path / "state"), "dev", "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read()
+                assert time.monotonic() < deadline, "dev server did not answer /healthz"
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["ok"] is True
+        started = _descendants(process.pid)
+        assert started, "dev starts the S3 server and the app server as children"
+        assert (tmp_path / "state" / "d1").is_dir() and (tmp_path / "state" / "r2").is_dir()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in started if _alive(pid)], "something dev started is still running"
