@@ -302,9 +302,9 @@ async def _execute_command(config: Config, args: argparse.Namespace) -> int:
 async def _keys_command(config: Config, args: argparse.Namespace) -> int:
     from domain import auth
 
-    _, db = await _with_db(config, None, args.persist_to)
+    binding, db = await _with_db(config, None, args.persist_to)
     try:
-        await migrations.apply(db, config.root / _database(config, None).migrations_dir)
+        await migrations.apply(db, config.root / binding.migrations_dir, binding.migrations_table)
         if args.action == "create":
             key, key_id = await auth.create_key(db, args.workspace, args.name)
             print(f"Created key {key_id} for workspace {args.workspace}. It is shown only once:\n{key}")
@@ -317,6 +317,28 @@ async def _keys_command(config: Config, args: argparse.Namespace) -> int:
             return 1
         else:
             print(f"Revoked key {args.id}.")
+    finally:
+        await db.close()
+    return 0
+
+
+async def _sites_command(config: Config, args: argparse.Namespace) -> int:
+    from domain import sites
+
+    binding, db = await _with_db(config, None, args.persist_to)
+    try:
+        await migrations.apply(db, config.root / binding.migrations_dir, binding.migrations_table)
+        if args.action == "create":
+            site = await sites.create_site(db, args.workspace, args.origin, name=args.name)
+            print(f"Created site for workspace {args.workspace}. Install the snippet with:\n"
+                  f'<script src="https://YOUR-HOST/t.js" data-site="{site["site_key"]}" defer></script>')
+        elif args.action == "list":
+            for site in await sites.list_sites(db, args.workspace):
+                print(json.dumps(site, default=str))
+        else:
+            settings = json.loads(args.settings) if args.settings else None
+            site = await sites.update_site(db, args.site_key, origins=args.origin or None, settings=settings)
+            print(json.dumps(site, default=str))
     finally:
         await db.close()
     return 0
@@ -359,10 +381,9 @@ def _dev(config: Config, args: argparse.Namespace, config_path: Path) -> int:
 
 async def _prepare_dev_state(db: D1Database) -> None:
     """Development starts with something to look at; other surfaces add their defaults here."""
-    with contextlib.suppress(ImportError):
-        from domain.sites import ensure_dev_site
+    from domain.sites import ensure_dev_site
 
-        await ensure_dev_site(db)
+    await ensure_dev_site(db)
 
 
 def _serve(config: Config, args: argparse.Namespace, config_path: Path) -> int:
@@ -425,6 +446,17 @@ def _parser() -> argparse.ArgumentParser:
     kc.add_argument("--name", default="")
     keys.add_parser("list").add_argument("--workspace")
     keys.add_parser("revoke").add_argument("id", type=int)
+
+    sites = commands.add_parser("sites", help="tracked websites").add_subparsers(dest="action", required=True)
+    sc = sites.add_parser("create")
+    sc.add_argument("--workspace", required=True)
+    sc.add_argument("--origin", action="append", required=True, help="allowed origin (repeatable)")
+    sc.add_argument("--name", default="")
+    sites.add_parser("list").add_argument("--workspace")
+    su = sites.add_parser("update")
+    su.add_argument("site_key")
+    su.add_argument("--origin", action="append", help="replace the allowed origins (repeatable)")
+    su.add_argument("--settings", help='JSON, e.g. \'{"duplicate_window_hours": 12, "respect_dnt": true}\'')
     return parser
 
 
@@ -445,6 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_execute_command(config, args))
         if args.command == "keys":
             return asyncio.run(_keys_command(config, args))
+        if args.command == "sites":
+            return asyncio.run(_sites_command(config, args))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -9,7 +9,6 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import aioboto3
@@ -230,9 +229,7 @@ class R2Bucket:
         await self.open()
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     @property
@@ -240,6 +237,18 @@ class R2Bucket:
         if self._client is None:
             raise RuntimeError(f"R2 bucket {self.bucket_name!r} is not open")
         return self._client
+
+    async def _call(self, operation: str, **arguments: Any) -> Any:
+        with _translated_errors():
+            return await getattr(self._s3, operation)(Bucket=self.bucket_name, **arguments)
+
+    async def _call_unless_missing(self, operation: str, **arguments: Any) -> Any:
+        try:
+            return await self._call(operation, **arguments)
+        except R2Error as error:
+            if error.code in _MISSING_CODES:
+                return None
+            raise
 
     async def put(
         self,
@@ -252,12 +261,11 @@ class R2Bucket:
         arguments = _put_arguments(http_metadata, custom_metadata)
         if isinstance(value, str):
             value = value.encode("utf-8")
-        with _translated_errors():
-            if isinstance(value, (bytes, bytearray, memoryview)):
-                size = len(value)
-                response = await self._s3.put_object(Bucket=self.bucket_name, Key=key, Body=bytes(value), **arguments)
-            else:
-                size, response = await self._put_stream(key, value, arguments)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            size = len(value)
+            response = await self._call("put_object", Key=key, Body=bytes(value), **arguments)
+        else:
+            size, response = await self._put_stream(key, value, arguments)
         etag, http_etag = _etags(response["ETag"])
         return R2Object(
             key=key,
@@ -278,61 +286,47 @@ class R2Bucket:
         size = 0
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
+
+        async def upload_part(data: bytes) -> None:
+            number = len(parts) + 1
+            uploaded = await self._call("upload_part", Key=key, UploadId=upload_id, PartNumber=number, Body=data)
+            parts.append({"PartNumber": number, "ETag": uploaded["ETag"]})
+
         try:
             async for chunk in stream:
                 buffer += chunk
                 size += len(chunk)
-                # Strictly more than a part: the last part is never empty.
+                # Strictly more than a part, so that the last part is never empty.
                 while len(buffer) > _PART_SIZE:
                     if upload_id is None:
-                        created = await self._s3.create_multipart_upload(Bucket=self.bucket_name, Key=key, **arguments)
-                        upload_id = created["UploadId"]
-                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer[:_PART_SIZE])))
+                        upload_id = (await self._call("create_multipart_upload", Key=key, **arguments))["UploadId"]
+                    await upload_part(bytes(buffer[:_PART_SIZE]))
                     del buffer[:_PART_SIZE]
             if upload_id is None:
-                stored = await self._s3.put_object(Bucket=self.bucket_name, Key=key, Body=bytes(buffer), **arguments)
-                return size, stored
-            parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
-            completed = await self._s3.complete_multipart_upload(
-                Bucket=self.bucket_name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                return size, await self._call("put_object", Key=key, Body=bytes(buffer), **arguments)
+            await upload_part(bytes(buffer))
+            completed = await self._call(
+                "complete_multipart_upload", Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
             return size, completed
         except BaseException:
             if upload_id is not None:
-                with contextlib.suppress(ClientError, BotoCoreError):
-                    await self._s3.abort_multipart_upload(Bucket=self.bucket_name, Key=key, UploadId=upload_id)
+                with contextlib.suppress(R2Error):
+                    await self._call("abort_multipart_upload", Key=key, UploadId=upload_id)
             raise
-
-    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
-        response = await self._s3.upload_part(
-            Bucket=self.bucket_name, Key=key, UploadId=upload_id, PartNumber=number, Body=data
-        )
-        return {"PartNumber": number, "ETag": response["ETag"]}
 
     async def get(self, key: str, *, range: Mapping[str, int] | None = None) -> R2ObjectBody | None:
-        arguments: dict[str, Any] = {"Bucket": self.bucket_name, "Key": key}
-        if range is not None:
-            arguments["Range"] = _range_header(range)
-        try:
-            with _translated_errors():
-                response = await self._s3.get_object(**arguments)
-        except R2Error as error:
-            if error.code in _MISSING_CODES:
-                return None
-            raise
+        arguments = {"Range": _range_header(range)} if range is not None else {}
+        response = await self._call_unless_missing("get_object", Key=key, **arguments)
+        if response is None:
+            return None
         found = _object(key, response, dict(range) if range is not None else None)
         fields = {name.name: getattr(found, name.name) for name in dataclasses.fields(found)}
         return R2ObjectBody(**fields, _body=response["Body"])
 
     async def head(self, key: str) -> R2Object | None:
-        try:
-            with _translated_errors():
-                response = await self._s3.head_object(Bucket=self.bucket_name, Key=key)
-        except R2Error as error:
-            if error.code in _MISSING_CODES:
-                return None
-            raise
-        return _object(key, response)
+        response = await self._call_unless_missing("head_object", Key=key)
+        return None if response is None else _object(key, response)
 
     async def _with_metadata(self, objects: list[R2Object], include: set[str]) -> list[R2Object]:
         # A listing carries no metadata in S3, so each object costs one HEAD.
@@ -367,11 +361,9 @@ class R2Bucket:
         unknown = set(include) - _LIST_INCLUDES
         if unknown:
             raise ValueError(f"include: unknown value(s) {sorted(unknown)}; expected {sorted(_LIST_INCLUDES)}")
-        arguments: dict[str, Any] = {"Bucket": self.bucket_name, "MaxKeys": limit}
         optional = {"Prefix": prefix, "ContinuationToken": cursor, "Delimiter": delimiter, "StartAfter": start_after}
-        arguments.update({name: value for name, value in optional.items() if value is not None})
-        with _translated_errors():
-            response = await self._s3.list_objects_v2(**arguments)
+        arguments = {name: value for name, value in optional.items() if value is not None}
+        response = await self._call("list_objects_v2", MaxKeys=limit, **arguments)
         objects = [
             R2Object(
                 key=item["Key"],
@@ -395,18 +387,14 @@ class R2Bucket:
 
     async def delete(self, keys: str | Sequence[str]) -> None:
         if isinstance(keys, str):
-            with _translated_errors():
-                await self._s3.delete_object(Bucket=self.bucket_name, Key=keys)
+            await self._call("delete_object", Key=keys)
             return
         keys = list(keys)
         if len(keys) > _MAX_KEYS:
             raise ValueError(f"delete takes at most {_MAX_KEYS} keys, got {len(keys)}")
         if not keys:
             return
-        with _translated_errors():
-            response = await self._s3.delete_objects(
-                Bucket=self.bucket_name, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
-            )
+        response = await self._call("delete_objects", Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
         errors = response.get("Errors", [])
         if errors:
             first = errors[0]
@@ -419,12 +407,9 @@ class R2Bucket:
         operation = _PRESIGN_METHODS.get(method.upper())
         if operation is None:
             raise ValueError(f"method must be one of {sorted(_PRESIGN_METHODS)}, got {method!r}")
+        params = {"Bucket": self.bucket_name, "Key": key}
         with _translated_errors():
-            return str(
-                await self._s3.generate_presigned_url(
-                    ClientMethod=operation, Params={"Bucket": self.bucket_name, "Key": key}, ExpiresIn=expires_in
-                )
-            )
+            return str(await self._s3.generate_presigned_url(operation, Params=params, ExpiresIn=expires_in))
 
     async def create_bucket(self) -> None:
         """Creates the bucket when it does not exist (local development and tests)."""
@@ -435,8 +420,7 @@ class R2Bucket:
             if error.status != 404:
                 raise
         try:
-            with _translated_errors():
-                await self._s3.create_bucket(Bucket=self.bucket_name)
+            await self._call("create_bucket")
         except R2Error as error:
             # Created by someone else in the meantime.
             if error.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
@@ -444,5 +428,4 @@ class R2Bucket:
 
     async def ping(self) -> None:
         """Raises R2Error unless the endpoint answers and the bucket is reachable."""
-        with _translated_errors():
-            await self._s3.head_bucket(Bucket=self.bucket_name)
+        await self._call("head_bucket")

@@ -116,8 +116,9 @@ class LocalS3Server:
         return self._process is not None and self._process.poll() is None
 
     def start(self, buckets: Sequence[str] = ()) -> S3Endpoint:
-        if self._process is not None:
+        if self.running:
             raise LocalS3Error("the server is already running")
+        self.stop()  # reaps a server that died on its own
         self.root.mkdir(parents=True, exist_ok=True)
         for bucket in buckets:
             (self.root / bucket).mkdir(exist_ok=True)

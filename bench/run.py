@@ -1,0 +1,21 @@
+"""`make bench`: every benchmark in turn, each printing its ratio against a naive baseline."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = [["ingest.py"], ["dashboard.py"]]
+
+
+def main() -> int:
+    failed = 0
+    for command in BENCHMARKS:
+        print(f"\n=== bench/{' '.join(command)} ===", flush=True)
+        failed |= subprocess.run([sys.executable, str(HERE / command[0]), *command[1:], *sys.argv[1:]]).returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
