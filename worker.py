@@ -361,7 +361,7 @@ def _dev(config: Config, args: argparse.Namespace, config_path: Path) -> int:
 
         asyncio.run(prepare())
     buckets = [b.bucket_for(True) for b in config.r2_buckets if not b.s3_endpoint]
-    server = LocalS3Server(state_dir / "r2")
+    server = LocalS3Server(state_dir / "r2", **_dev_credentials(state_dir))
     try:
         s3 = server.start(buckets) if buckets else None
         os.environ.update({
@@ -377,6 +377,19 @@ def _dev(config: Config, args: argparse.Namespace, config_path: Path) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _dev_credentials(state_dir: Path) -> dict[str, str]:
+    """The local S3 server's credentials, made once and kept with the state, so presigned URLs
+    and the server's per-key metadata survive a restart of `dev`."""
+    import secrets
+
+    path = state_dir / "r2-credentials.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"access_key_id": secrets.token_hex(10), "secret_access_key": secrets.token_hex(20)}))
+        path.chmod(0o600)
+    return json.loads(path.read_text())
 
 
 async def _prepare_dev_state(db: D1Database) -> None:

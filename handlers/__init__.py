@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from handlers import track, tracking
 from storage.config import Config
 
 
 def routes(config: Config) -> list[BaseRoute]:
-    return []
+    return [*track.routes, *tracking.routes]

@@ -4,8 +4,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from jobs.archive import archive_sessions
+from jobs.storage_stats import reconcile_storage
 from runtime import Env, ExecutionContext, ScheduledEvent
 
 Job = Callable[[ScheduledEvent, Env, ExecutionContext], Awaitable[Any]]
 
-JOBS: list[Job] = []
+JOBS: list[Job] = [archive_sessions, reconcile_storage]

@@ -1,0 +1,587 @@
+"""Ingestion: a snippet batch checked into typed values, and the grouped writer that commits it.
+
+Durability: a request is answered only after the transaction holding its events has
+committed. One writer per process collects the requests that arrive while it lingers
+(`LINGER_SECONDS`, or until `GROUP_EVENTS` events wait) and applies them all in one
+`env.DB.transaction`, so throughput comes from grouping, not from answering early. If the
+transaction fails, every request of the group fails with it (the handler answers 503 and the
+snippet retries); nothing of the group is half-written.
+
+Idempotency: events are inserted with INSERT OR IGNORE on (workspace_id, event_id), and only
+events new to the database count toward sessions, visitors and leads, so a retried batch is
+accepted once and counted as duplicates afterwards.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.engagement import engagement_score
+from domain.leads import FormSubmission, canonical_field, is_sensitive_field, raise_engagement, record_submission
+from domain.sites import Site
+from runtime import ExecutionContext, log_event, now_ms
+from storage.d1 import D1Database
+
+EVENT_TYPES = frozenset({"page_view", "click", "scroll", "engagement", "form_submit"})
+MAX_EVENTS = 100
+MAX_ID_CHARS = 64
+MAX_URL_CHARS = 2048
+MAX_FIELD_CHARS = 2000
+MAX_PAYLOAD_KEYS = 100
+MAX_ACTIVE_MS = 3_600_000
+EARLIEST_TS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+MAX_AHEAD_MS = 86_400_000
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+
+LINGER_SECONDS = 0.002
+GROUP_EVENTS = 5000
+
+# One encoder for every row: json.dumps with options builds a new encoder per call.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_IN_CHUNK = 90  # session ids per IN (...) list, under D1's 100 bound parameters
+
+
+class BatchError(ValueError):
+    """A batch that is not valid; the message starts with the field, e.g. `events[3].type: ...`."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+
+
+class IngestUnavailable(Exception):
+    """The group this request was in did not commit (or the writer is closed)."""
+
+
+@dataclass(slots=True)
+class Event:
+    id: str
+    type: str
+    ts: int
+    url: str
+    props: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Batch:
+    site: str
+    visitor_id: str
+    session_id: str
+    fingerprint: str | None
+    timezone: str | None
+    language: str | None
+    screen: str | None
+    referrer: str | None
+    utm: dict[str, str]
+    webdriver: bool
+    sent_at: int | None
+    events: list[Event]
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What the request says about the visit (see domain.enrich)."""
+
+    ip: str | None
+    country: str | None
+    city: str | None
+    device: str | None
+    browser: str | None
+    os: str | None
+    vpn_suspected: bool
+    referrer_domain: str
+
+
+@dataclass(slots=True)
+class Write:
+    """One request's share of a group: its event rows, ready for executemany, and its context."""
+
+    site: Site
+    batch: Batch
+    visit: Visit
+    received_at: int
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class BotHit:
+    workspace_id: str
+    day: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    accepted: int
+    duplicates: int
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    """JSON whatever the Content-Type said (sendBeacon sends text/plain)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BatchError("body", "invalid JSON") from None
+    if not isinstance(data, dict):
+        raise BatchError("body", "expected a JSON object")
+    return data
+
+
+def site_key_of(data: dict[str, Any]) -> str:
+    return _required_text(data, "site")
+
+
+def parse_batch(data: dict[str, Any], received_at: int) -> Batch:
+    """Check every field; the first problem rejects the whole batch."""
+    events_value = data.get("events")
+    if not isinstance(events_value, list):
+        raise BatchError("events", "required: a list of 1 to 100 events")
+    if not 1 <= len(events_value) <= MAX_EVENTS:
+        raise BatchError("events", f"expected 1 to {MAX_EVENTS} events, got {len(events_value)}")
+    utm_value = data.get("utm")
+    utm: dict[str, str] = {}
+    if utm_value is not None:
+        if not isinstance(utm_value, dict):
+            raise BatchError("utm", "expected an object")
+        for key, value in utm_value.items():
+            if key not in UTM_KEYS:
+                raise BatchError(f"utm.{key}", f"unknown key (known: {', '.join(UTM_KEYS)})")
+            if type(value) is not str or len(value) > 256:
+                raise BatchError(f"utm.{key}", "expected a string of at most 256 characters")
+            if value:
+                utm[key] = value
+    webdriver = data.get("webdriver", False)
+    if type(webdriver) is not bool:
+        raise BatchError("webdriver", "expected true or false")
+    sent_at = data.get("sent_at")
+    if sent_at is not None and type(sent_at) is not int:
+        raise BatchError("sent_at", "expected an integer (epoch milliseconds)")
+    latest = received_at + MAX_AHEAD_MS
+    return Batch(
+        site=_required_text(data, "site"),
+        visitor_id=_required_text(data, "visitor_id"),
+        session_id=_required_text(data, "session_id"),
+        fingerprint=_optional_text(data, "fingerprint", 128),
+        timezone=_optional_text(data, "timezone", 64),
+        language=_optional_text(data, "language", 35),
+        screen=_optional_text(data, "screen", 32),
+        referrer=_optional_text(data, "referrer", MAX_URL_CHARS),
+        utm=utm,
+        webdriver=webdriver,
+        sent_at=sent_at,
+        events=[_event(value, index, latest) for index, value in enumerate(events_value)],
+    )
+
+
+def _required_text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if value is None:
+        raise BatchError(key, "required")
+    if type(value) is not str or not 0 < len(value) <= MAX_ID_CHARS:
+        raise BatchError(key, f"expected a non-empty string of at most {MAX_ID_CHARS} characters")
+    return value
+
+
+def _optional_text(data: dict[str, Any], key: str, limit: int) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if type(value) is not str or len(value) > limit:
+        raise BatchError(key, f"expected a string of at most {limit} characters")
+    return value
+
+
+def _event(value: Any, index: int, latest: int) -> Event:
+    if not isinstance(value, dict):
+        raise BatchError(f"events[{index}]", "expected an object")
+    event_id = value.get("id")
+    if type(event_id) is not str or not _EVENT_ID.fullmatch(event_id):
+        raise BatchError(f"events[{index}].id", "expected 8 to 64 characters of A-Z a-z 0-9 _ -")
+    kind = value.get("type")
+    if kind not in EVENT_TYPES:
+        if kind is None:
+            raise BatchError(f"events[{index}].type", "required")
+        raise BatchError(f"events[{index}].type", f"unknown event type {kind!r}")
+    ts = value.get("ts")
+    if type(ts) is not int:
+        raise BatchError(f"events[{index}].ts", "expected an integer (epoch milliseconds)")
+    if not EARLIEST_TS <= ts <= latest:
+        raise BatchError(f"events[{index}].ts", "out of range (before 2020 or more than a day ahead)")
+    url = value.get("url")
+    if type(url) is not str or len(url) > MAX_URL_CHARS or not url[:8].lower().startswith(("http://", "https://")):
+        raise BatchError(f"events[{index}].url", f"expected an http(s) URL of at most {MAX_URL_CHARS} characters")
+    props = value.get("props")
+    if not isinstance(props, dict):
+        raise BatchError(f"events[{index}].props", "expected an object")
+    if kind == "scroll":
+        depth = props.get("depth")
+        if type(depth) is not int or not 0 <= depth <= 100:
+            raise BatchError(f"events[{index}].props.depth", "expected an integer from 0 to 100")
+    elif kind == "engagement":
+        active = props.get("active_ms")
+        if type(active) is not int or not 0 <= active <= MAX_ACTIVE_MS:
+            raise BatchError(f"events[{index}].props.active_ms", f"expected an integer from 0 to {MAX_ACTIVE_MS}")
+    elif kind == "form_submit":
+        _form_props(props, f"events[{index}].props")
+    return Event(event_id, kind, ts, url, props)
+
+
+def _form_props(props: dict[str, Any], where: str) -> None:
+    form = props.get("form")
+    if form is not None and (type(form) is not str or len(form) > 256):
+        raise BatchError(f"{where}.form", "expected a string of at most 256 characters")
+    fill_ms = props.get("fill_ms")
+    if fill_ms is not None and (type(fill_ms) is not int or not 0 <= fill_ms <= MAX_AHEAD_MS):
+        raise BatchError(f"{where}.fill_ms", "expected a non-negative integer (milliseconds)")
+    for name in ("fields", "payload"):
+        values = props.get(name)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise BatchError(f"{where}.{name}", "expected an object")
+        if len(values) > MAX_PAYLOAD_KEYS:
+            raise BatchError(f"{where}.{name}", f"at most {MAX_PAYLOAD_KEYS} fields")
+        for key, text in values.items():
+            if len(key) > 128:
+                raise BatchError(f"{where}.{name}", "field names are at most 128 characters")
+            if type(text) is not str or len(text) > MAX_FIELD_CHARS:
+                raise BatchError(f"{where}.{name}.{key}", f"expected a string of at most {MAX_FIELD_CHARS} characters")
+
+
+# --- preparing a request's rows ----------------------------------------------------------
+
+
+def prepare(batch: Batch, site: Site, visit: Visit, received_at: int) -> Write:
+    """The rows to insert, with the site's capture list applied to form submissions."""
+    workspace_id, session_id = site.workspace_id, batch.session_id
+    rows = []
+    for event in batch.events:
+        if event.type == "form_submit":
+            event.props = _captured(event.props, site.settings.capture)
+        rows.append((workspace_id, session_id, event.id, event.type, event.url, event.ts, received_at,
+                     _to_json(event.props)))
+    return Write(site=site, batch=batch, visit=visit, received_at=received_at, rows=rows)
+
+
+def _captured(props: dict[str, Any], capture: frozenset[str]) -> dict[str, Any]:
+    kept = dict(props)
+    fields = props.get("fields") or {}
+    kept["fields"] = {key: value for key, value in fields.items()
+                      if key in capture and not is_sensitive_field(key, value)}
+    payload = props.get("payload") or {}
+    kept["payload"] = {key: value for key, value in payload.items()
+                       if not is_sensitive_field(key, value) and _captures(capture, canonical_field(key))}
+    return kept
+
+
+def _captures(capture: frozenset[str], field: str | None) -> bool:
+    # Inputs that are none of the canonical fields are the form's own; the snippet already left out secrets.
+    return field is None or field in capture
+
+
+# --- the grouped writer ------------------------------------------------------------------
+
+
+class IngestWriter:
+    """One per process. `write()` resolves after the group holding the request has committed."""
+
+    def __init__(self, db: D1Database, ctx: ExecutionContext | None = None, *,
+                 linger_seconds: float = LINGER_SECONDS, group_events: int = GROUP_EVENTS) -> None:
+        self._db = db
+        self._ctx = ctx
+        self._linger = linger_seconds
+        self._group_events = group_events
+        self._pending: list[tuple[Write | BotHit, asyncio.Future[Outcome]]] = []
+        self._pending_events = 0
+        self._full: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def write(self, write: Write) -> Outcome:
+        return await self._submit(write, len(write.rows))
+
+    async def count_bot(self, workspace_id: str, received_at: int) -> None:
+        await self._submit(BotHit(workspace_id, time.strftime("%Y-%m-%d", time.gmtime(received_at / 1000))), 1)
+
+    async def close(self) -> None:
+        """Commit what is waiting, then refuse new work."""
+        self._closed = True
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _submit(self, job: Write | BotHit, events: int) -> Outcome:
+        if self._closed:
+            raise IngestUnavailable("the writer is shut down")
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._pending.append((job, future))
+        self._pending_events += events
+        if self._pending_events >= self._group_events and self._full is not None and not self._full.done():
+            self._full.set_result(None)
+        if self._task is None:
+            # The task ends when nothing waits; registered with ctx so shutdown awaits it.
+            self._task = asyncio.create_task(self._run())
+            if self._ctx is not None:
+                self._ctx.wait_until(self._task)
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                if self._pending_events < self._group_events and not self._closed:
+                    self._full = loop.create_future()
+                    timer = loop.call_later(self._linger, _resolve, self._full)
+                    await self._full
+                    timer.cancel()
+                group, self._pending, self._pending_events = self._pending, [], 0
+                await self._commit(group)
+        finally:
+            self._task = None
+
+    async def _commit(self, group: list[tuple[Write | BotHit, asyncio.Future[Outcome]]]) -> None:
+        jobs = [job for job, _ in group]
+        try:
+            outcomes = await self._db.transaction(lambda conn: apply_group(conn, jobs, now_ms()))
+        except Exception as exc:  # every request of the group learns that nothing was stored
+            log_event("ingest.error", error=repr(exc), requests=len(group))
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(IngestUnavailable(str(exc)))
+            return
+        for (_, future), outcome in zip(group, outcomes):
+            if not future.done():  # a client that went away cancelled its future
+                future.set_result(outcome)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+# --- one group, inside one transaction ------------------------------------------------------
+
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (workspace_id, session_id, event_id, type, url, ts, received_at, props)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_BOT_HITS = (
+    "INSERT INTO bot_hits (workspace_id, day, hits) VALUES (?, ?, ?)"
+    " ON CONFLICT (workspace_id, day) DO UPDATE SET hits = hits + excluded.hits"
+)
+_SESSION_STATE = (
+    "id, session_id, started_at, last_activity_at, entry_page, exit_page, page_views, event_count, clicks,"
+    " form_submits, max_scroll, active_ms, engagement_score, vpn_suspected, visitor_id"
+)
+_INSERT_SESSION = (
+    "INSERT INTO sessions (workspace_id, site_id, session_id, visitor_id, fingerprint, started_at,"
+    " last_activity_at, duration_ms, entry_page, exit_page, referrer, referrer_domain, utm_source, utm_medium,"
+    " utm_campaign, utm_term, utm_content, country, city, timezone, language, device, browser, os, page_views,"
+    " event_count, clicks, form_submits, max_scroll, active_ms, engagement_score, vpn_suspected)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# New events hand an archived session back to the archive job (archived_at cleared; it merges
+# with the earlier object), and reopen a closed one when they extend its activity.
+_UPDATE_SESSION = (
+    "UPDATE sessions SET started_at = ?1, last_activity_at = ?2, duration_ms = ?3, entry_page = ?4, exit_page = ?5,"
+    " page_views = ?6, event_count = ?7, clicks = ?8, form_submits = ?9, max_scroll = ?10, active_ms = ?11,"
+    " engagement_score = ?12, vpn_suspected = ?13, fingerprint = coalesce(fingerprint, ?14),"
+    " ended_at = CASE WHEN ended_at < ?2 THEN NULL ELSE ended_at END, archived_at = NULL WHERE id = ?15"
+)
+_UPSERT_VISITOR = (
+    "INSERT INTO visitors (workspace_id, visitor_id, fingerprint, first_seen_at, last_seen_at, session_count)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, visitor_id) DO UPDATE SET"
+    " fingerprint = coalesce(excluded.fingerprint, fingerprint),"
+    " first_seen_at = min(first_seen_at, excluded.first_seen_at),"
+    " last_seen_at = max(last_seen_at, excluded.last_seen_at),"
+    " session_count = session_count + excluded.session_count"
+)
+
+
+@dataclass(slots=True)
+class _Activity:
+    """What a group's new events add to one session."""
+
+    write: Write  # the first request of the group for this session: its context describes the session
+    first_ts: int
+    first_url: str
+    last_ts: int
+    last_url: str
+    page_views: int = 0
+    events: int = 0
+    clicks: int = 0
+    form_submits: int = 0
+    max_scroll: int = 0
+    active_ms: int = 0
+    forms: list[tuple[Write, Event]] = field(default_factory=list)
+
+    def add(self, write: Write, event: Event) -> None:
+        if event.ts < self.first_ts:
+            self.first_ts, self.first_url = event.ts, event.url
+        if event.ts >= self.last_ts:
+            self.last_ts, self.last_url = event.ts, event.url
+        self.events += 1
+        kind = event.type
+        if kind == "page_view":
+            self.page_views += 1
+        elif kind == "click":
+            self.clicks += 1
+        elif kind == "scroll":
+            self.max_scroll = max(self.max_scroll, event.props["depth"])
+        elif kind == "engagement":
+            self.active_ms += event.props["active_ms"]
+        else:
+            self.form_submits += 1
+            self.forms.append((write, event))
+
+
+def apply_group(conn: sqlite3.Connection, jobs: Sequence[Write | BotHit], now: int) -> list[Outcome]:
+    """Apply a whole group; runs on the writer thread inside BEGIN IMMEDIATE ... COMMIT."""
+    accepted = [0] * len(jobs)
+    bot_hits: Counter[tuple[str, str]] = Counter()
+    rows: list[tuple[Any, ...]] = []
+    owners: list[tuple[int, Event]] = []
+    seen: set[tuple[str, str]] = set()
+    for index, job in enumerate(jobs):
+        if isinstance(job, BotHit):
+            bot_hits[(job.workspace_id, job.day)] += 1
+            continue
+        for row, event in zip(job.rows, job.batch.events):
+            key = (row[0], row[2])
+            if key not in seen:  # the same id twice in one group: the first one counts
+                seen.add(key)
+                rows.append(row)
+                owners.append((index, event))
+    if bot_hits:
+        conn.executemany(_UPSERT_BOT_HITS, [(ws, day, hits) for (ws, day), hits in bot_hits.items()])
+
+    new_events: list[tuple[int, Event]] = owners
+    if rows:
+        before = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        # rowcount sums sqlite3_changes(), which leaves out rows that triggers wrote elsewhere.
+        if conn.executemany(_INSERT_EVENT, rows).rowcount != len(rows):
+            # Some were already stored (a retry): the rows this transaction added have the highest ids.
+            added = set(conn.execute("SELECT workspace_id, event_id FROM events WHERE id > ?", (before,)))
+            new_events = [owner for row, owner in zip(rows, owners) if (row[0], row[2]) in added]
+
+    sessions: dict[tuple[str, str], _Activity] = {}
+    for index, event in new_events:
+        accepted[index] += 1
+        write = jobs[index]
+        assert isinstance(write, Write)
+        key = (write.site.workspace_id, write.batch.session_id)
+        activity = sessions.get(key)
+        if activity is None:
+            activity = sessions[key] = _Activity(write, event.ts, event.url, event.ts, event.url)
+        activity.add(write, event)
+    if sessions:
+        _apply_sessions(conn, sessions, now)
+
+    return [
+        Outcome(0, 0) if isinstance(job, BotHit) else Outcome(accepted[i], len(job.rows) - accepted[i])
+        for i, job in enumerate(jobs)
+    ]
+
+
+def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _Activity], now: int) -> None:
+    existing = _existing_sessions(conn, sessions)
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    visitors: dict[tuple[str, str], list[Any]] = {}
+    raised: list[tuple[str, str, int]] = []
+    vpn_of: dict[tuple[str, str], bool] = {}
+    for key, act in sessions.items():
+        write, batch, visit = act.write, act.write.batch, act.write.visit
+        workspace_id, session_id = key
+        old = existing.get(key)
+        if old is None:
+            started, entry, last, exit_page = act.first_ts, act.first_url, act.last_ts, act.last_url
+            counts = (act.page_views, act.events, act.clicks, act.form_submits, act.max_scroll, act.active_ms)
+            vpn, old_score, visitor_id = visit.vpn_suspected, 0, batch.visitor_id
+        else:
+            started, entry = (old[2], old[4]) if old[2] <= act.first_ts else (act.first_ts, act.first_url)
+            last, exit_page = (old[3], old[5]) if old[3] > act.last_ts else (act.last_ts, act.last_url)
+            counts = (old[6] + act.page_views, old[7] + act.events, old[8] + act.clicks, old[9] + act.form_submits,
+                      max(old[10], act.max_scroll), old[11] + act.active_ms)
+            vpn, old_score, visitor_id = bool(old[13]) or visit.vpn_suspected, old[12], old[14]
+        page_views, events, clicks, form_submits, max_scroll, active_ms = counts
+        score = engagement_score(active_ms=active_ms, max_scroll=max_scroll, clicks=clicks,
+                                 page_views=page_views, form_submits=form_submits)
+        if old is None:
+            utm = batch.utm
+            inserts.append((
+                workspace_id, write.site.id, session_id, visitor_id, batch.fingerprint, started, last,
+                last - started, entry, exit_page, batch.referrer, visit.referrer_domain, utm.get("source"),
+                utm.get("medium"), utm.get("campaign"), utm.get("term"), utm.get("content"), visit.country,
+                visit.city, batch.timezone, batch.language, visit.device, visit.browser, visit.os, *counts, score,
+                int(vpn),
+            ))
+        else:
+            updates.append((started, last, last - started, entry, exit_page, *counts, score, int(vpn),
+                            batch.fingerprint, old[0]))
+        seen = visitors.get((workspace_id, visitor_id))
+        if seen is None:
+            visitors[(workspace_id, visitor_id)] = [batch.fingerprint, act.first_ts, act.last_ts, int(old is None)]
+        else:
+            seen[0] = batch.fingerprint or seen[0]
+            seen[1], seen[2] = min(seen[1], act.first_ts), max(seen[2], act.last_ts)
+            seen[3] += int(old is None)
+        if score > old_score:
+            raised.append((workspace_id, visitor_id, score))
+        vpn_of[key] = vpn
+    if inserts:
+        conn.executemany(_INSERT_SESSION, inserts)
+    if updates:
+        conn.executemany(_UPDATE_SESSION, updates)
+    conn.executemany(_UPSERT_VISITOR, [(ws, vid, *values) for (ws, vid), values in visitors.items()])
+
+    for key, act in sessions.items():
+        for write, event in sorted(act.forms, key=lambda form: form[1].ts):
+            _submit_form(conn, write, event, vpn_of[key], now)
+    if raised:
+        raise_engagement(conn, raised, now)
+
+
+def _existing_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _Activity]
+                       ) -> dict[tuple[str, str], tuple[Any, ...]]:
+    by_workspace: dict[str, list[str]] = {}
+    for workspace_id, session_id in sessions:
+        by_workspace.setdefault(workspace_id, []).append(session_id)
+    found: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for workspace_id, ids in by_workspace.items():
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start:start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))  # only the count of ids shapes the SQL
+            for row in conn.execute(
+                f"SELECT {_SESSION_STATE} FROM sessions WHERE workspace_id = ? AND session_id IN ({marks})",
+                (workspace_id, *chunk),
+            ):
+                found[(workspace_id, row[1])] = row
+    return found
+
+
+def _submit_form(conn: sqlite3.Connection, write: Write, event: Event, vpn_suspected: bool, now: int) -> None:
+    props, batch, visit, site = event.props, write.batch, write.visit, write.site
+    fields: dict[str, str] = props.get("fields") or {}
+
+    def value(name: str) -> str | None:
+        text = fields.get(name, "").strip()
+        return text or None
+
+    record_submission(conn, FormSubmission(
+        workspace_id=site.workspace_id, site_id=site.id, event_id=event.id, submitted_at=event.ts,
+        session_id=batch.session_id, visitor_id=batch.visitor_id, fingerprint=batch.fingerprint,
+        name=value("name"), email=value("email"), phone=value("phone"), project=value("project"),
+        contact_ip=visit.ip, page_url=event.url, form=props.get("form") or "form", fill_ms=props.get("fill_ms"),
+        payload_json=_to_json(props.get("payload") or {}),
+        country=visit.country, city=visit.city, vpn_suspected=vpn_suspected,
+        duplicate_window_ms=site.settings.duplicate_window_hours * 3_600_000,
+    ), now)

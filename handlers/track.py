@@ -1,0 +1,216 @@
+"""The snippet's surface: `POST /track` (and its CORS preflight), `GET /t.js`, `GET /demo`.
+
+Errors are `{"error": "..."}`. A disallowed Origin gets 403 without CORS headers. The other
+error answers (400, 404, 413, 503) store nothing and reveal nothing about a site, so they
+carry `Access-Control-Allow-Origin` for the caller: the snippet then sees the status, drops
+a batch that can never succeed (4xx) and retries one that may (503).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from domain import enrich, ingest, sites
+from domain.ingest import BatchError, IngestUnavailable, IngestWriter
+from domain.suspicion import vpn_suspected
+from runtime import Env, ExecutionContext, endpoint, now_ms
+from storage.d1 import D1Error
+
+MAX_BODY_BYTES = 65_536
+STATIC = Path(__file__).resolve().parent.parent / "static"
+SNIPPET_CACHE_CONTROL = "public, max-age=3600"
+SITE_KEY_PLACEHOLDER = "{{SITE_KEY}}"
+ORIGIN_PLACEHOLDER = "{{ORIGIN}}"
+
+_NOTHING_STORED = {"accepted": 0, "duplicates": 0}
+
+
+async def track(request: Request, env: Env, ctx: ExecutionContext) -> Response:
+    origin = request.headers.get("origin")
+    cors = _cors(origin)
+    received_at = now_ms()
+    body = await _body(request)
+    if body is None:
+        return _error(413, f"Request body too large (max {MAX_BODY_BYTES} bytes)", cors)
+    try:
+        data = ingest.decode(body)
+        site = await sites.site_by_key(env.DB, ingest.site_key_of(data))
+    except BatchError as error:
+        return _error(400, str(error), cors)
+    except D1Error:  # the site could not be read: a retry may succeed
+        return _error(503, "Could not store the batch; retry later", cors)
+    if site is None:
+        return _error(404, "Unknown site key", cors)
+    request.state.workspace_id = site.workspace_id
+    if origin is not None and not site.allows(origin):
+        return _error(403, "Origin not allowed for this site", {})
+    try:
+        batch = ingest.parse_batch(data, received_at)
+    except BatchError as error:
+        return _error(400, str(error), cors)
+    headers = request.headers
+    if site.settings.respect_dnt and (headers.get("dnt") == "1" or headers.get("sec-gpc") == "1"):
+        return JSONResponse(_NOTHING_STORED, status_code=202, headers=cors)
+
+    writer = _writer(request.app, env, ctx)
+    try:
+        if enrich.is_bot(headers.get("user-agent", ""), batch.webdriver):
+            await writer.count_bot(site.workspace_id, received_at)
+            return JSONResponse(_NOTHING_STORED, status_code=202, headers=cors)
+        write = ingest.prepare(batch, site, _visit(request, env, batch), received_at)
+        outcome = await writer.write(write)
+    except IngestUnavailable:
+        return _error(503, "Could not store the batch; retry later", cors)
+    return JSONResponse({"accepted": outcome.accepted, "duplicates": outcome.duplicates}, status_code=202,
+                        headers=cors)
+
+
+async def preflight(request: Request, env: Env, ctx: ExecutionContext) -> Response:
+    """A preflight names no site (unless `?site=KEY`), so any site allowing the origin will do."""
+    origin = request.headers.get("origin")
+    allowed = False
+    if origin:
+        key = request.query_params.get("site")
+        if key:
+            site = await sites.site_by_key(env.DB, key)
+            allowed = site is not None and site.allows(origin)
+        else:
+            allowed = await sites.any_site_allows(env.DB, origin)
+    if not allowed:
+        return _error(403, "Origin not allowed", {})
+    return Response(status_code=204, headers={
+        **_cors(origin),
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Max-Age": "86400",
+    })
+
+
+async def snippet(request: Request, env: Env, ctx: ExecutionContext) -> Response:
+    asset = _snippet_asset()
+    if asset is None:
+        return _error(404, "Not found", {})
+    gzipped = "gzip" in request.headers.get("accept-encoding", "")
+    etag = asset.gzip_etag if gzipped else asset.etag
+    headers = {
+        "Cache-Control": SNIPPET_CACHE_CONTROL,
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(asset.gzip if gzipped else asset.body, media_type="application/javascript; charset=utf-8",
+                    headers=headers)
+
+
+async def demo(request: Request, env: Env, ctx: ExecutionContext) -> Response:
+    """Development only: a page with the snippet installed for the development site."""
+    config = request.app.state.config
+    page = STATIC / "demo.html"
+    if not config.local or not page.is_file():
+        return _error(404, "Not found", {})
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    site = await sites.ensure_dev_site(env.DB, [*sites.DEV_ORIGINS, origin])
+    html = page.read_text(encoding="utf-8")
+    html = html.replace(SITE_KEY_PLACEHOLDER, site["site_key"]).replace(ORIGIN_PLACEHOLDER, origin)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+async def close_writer(app: Starlette) -> None:
+    """Shutdown hook: commit what the ingestion writer holds and stop it."""
+    writer: IngestWriter | None = getattr(app.state, "ingest_writer", None)
+    if writer is not None:
+        await writer.close()
+
+
+routes: list[BaseRoute] = [
+    Route("/track", endpoint(track), methods=["POST"]),
+    Route("/track", endpoint(preflight), methods=["OPTIONS"]),
+    Route("/t.js", endpoint(snippet), methods=["GET"]),
+    Route("/demo", endpoint(demo), methods=["GET"]),
+]
+
+
+def _writer(app: Starlette, env: Env, ctx: ExecutionContext) -> IngestWriter:
+    writer: IngestWriter | None = getattr(app.state, "ingest_writer", None)
+    if writer is None:
+        writer = app.state.ingest_writer = IngestWriter(env.DB, ctx)
+    return writer
+
+
+async def _body(request: Request) -> bytes | None:
+    """The body, or None past MAX_BODY_BYTES (read here, so the 413 carries this surface's headers)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _visit(request: Request, env: Env, batch: ingest.Batch) -> ingest.Visit:
+    trust_proxy = bool(getattr(env.get("LEADLIGHT_SETTINGS"), "trust_proxy", False))
+    headers = request.headers
+    peer = request.client.host if request.client else None
+    ip = enrich.client_ip(headers, peer, trust_proxy)
+    geo = enrich.geo_for(ip, headers, trust_proxy)
+    agent = enrich.agent_for(headers.get("user-agent", ""))
+    return ingest.Visit(
+        ip=ip, country=geo.country, city=geo.city, device=agent.device, browser=agent.browser, os=agent.os,
+        vpn_suspected=vpn_suspected(batch.timezone, geo.country, geo.hosting),
+        referrer_domain=enrich.referrer_domain(batch.referrer, batch.events[0].url),
+    )
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+
+
+def _error(status: int, message: str, headers: dict[str, str]) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class _Asset:
+    body: bytes
+    gzip: bytes
+    etag: str
+    gzip_etag: str
+
+
+@cache
+def _snippet_asset() -> _Asset | None:
+    """static/t.js, read once per process."""
+    path = STATIC / "t.js"
+    if not path.is_file():
+        return None
+    body = path.read_bytes()
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    # mtime=0: the same bytes every start, so every process sends the same ETag.
+    compressed = gzip.compress(body, compresslevel=9, mtime=0)
+    return _Asset(body=body, gzip=compressed, etag=f'"{digest}"', gzip_etag=f'"{digest}-gz"')
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    # If-None-Match compares weakly: W/"x" matches "x".
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
