@@ -8,6 +8,7 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import handlers
 from handlers import system
 from runtime import Env, ExecutionContext, ScheduledEvent, endpoint, log_event, now_ms
 from storage import migrations
@@ -68,12 +70,10 @@ def _bucket(config: Config, binding: Any, local_s3: S3Endpoint | None) -> R2Buck
 
 
 def _routes(config: Config) -> list[BaseRoute]:
-    from handlers import routes as surface_routes
-
     routes: list[BaseRoute] = [Route("/healthz", endpoint(system.healthz), methods=["GET"])]
     if config.local:
         routes.append(Route("/__scheduled", endpoint(system.test_scheduled), methods=["GET"]))
-    return routes + surface_routes(config)
+    return routes + handlers.routes(config)
 
 
 def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir: Path | None = None) -> Starlette:
@@ -90,6 +90,7 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
             for binding in bindings.values():
                 await binding.open()
                 opened.append(binding)
+            await asyncio.to_thread(handlers.warm)
             cron_task = asyncio.create_task(_cron_loop(app)) if config.crons else None
             yield
             if cron_task:
@@ -106,7 +107,7 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
             Middleware(_RequestLog),
             Middleware(_DeclaredSizeLimit, config.settings.max_body_bytes),
             # Inside the exception handlers (unlike Starlette(max_body_size=)), so streamed
-            # overflows get the same JSON 413; routes may lower the limit with Route(max_body_size=).
+            # overflows get the same JSON 413. A route with a lower limit (POST /track) reads its own body.
             Middleware(RequestBodyLimitMiddleware, max_body_size=config.settings.max_body_bytes),
         ],
         exception_handlers={HTTPException: system.http_error, Exception: system.server_error},
@@ -362,6 +363,8 @@ def _dev(config: Config, args: argparse.Namespace, config_path: Path) -> int:
         asyncio.run(prepare())
     buckets = [b.bucket_for(True) for b in config.r2_buckets if not b.s3_endpoint]
     server = LocalS3Server(state_dir / "r2", **_dev_credentials(state_dir))
+    # uvicorn re-raises SIGTERM once it has stopped; exit through `finally` so the S3 server stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         s3 = server.start(buckets) if buckets else None
         os.environ.update({

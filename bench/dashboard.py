@@ -449,7 +449,7 @@ def main() -> int:
     parser.add_argument("--regenerate", action="store_true", help="rebuild the cached databases")
     parser.add_argument("--trigger-events", type=int, default=200_000,
                         help="events for the trigger-cost measurement (0 skips it)")
-    args, _ = parser.parse_known_args()  # bench/run.py passes its own arguments to every benchmark
+    args = parser.parse_args()
 
     ok = True
     if args.trigger_events:

@@ -1,6 +1,7 @@
 -- wrk script: POST /track batches with unique event ids per request.
--- Environment: SITE_KEY, BATCH (events per request).
+-- Environment: SITE_KEY, BATCH (events per request), RUN (makes ids unique across runs).
 local site = os.getenv("SITE_KEY")
+local run = os.getenv("RUN") or "0"
 local batch = tonumber(os.getenv("BATCH") or "10")
 local threads = {}
 local counter = 0
@@ -33,8 +34,8 @@ request = function()
     elseif kind == "click" then props = '{"tag":"a","text":"Book a demo","href":"https://example.com/demo","outbound":false}'
     else props = '{"title":"Example page"}' end
     events[i] = string.format(
-      '{"id":"e_%d_%d_%d","type":"%s","ts":%d,"url":"https://example.com%s","props":%s}',
-      thread_id, counter, i, kind, now + i, pages[(counter + i) % #pages + 1], props)
+      '{"id":"evt_%s_%d_%d_%d","type":"%s","ts":%d,"url":"https://example.com%s","props":%s}',
+      run, thread_id, counter, i, kind, now + i, pages[(counter + i) % #pages + 1], props)
   end
   local body = string.format(
     '{"site":"%s","visitor_id":"%s","session_id":"%s","fingerprint":"f%08x","timezone":"Europe/Berlin",' ..

@@ -127,13 +127,6 @@ async def demo(request: Request, env: Env, ctx: ExecutionContext) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-async def close_writer(app: Starlette) -> None:
-    """Shutdown hook: commit what the ingestion writer holds and stop it."""
-    writer: IngestWriter | None = getattr(app.state, "ingest_writer", None)
-    if writer is not None:
-        await writer.close()
-
-
 routes: list[BaseRoute] = [
     Route("/track", endpoint(track), methods=["POST"]),
     Route("/track", endpoint(preflight), methods=["OPTIONS"]),

@@ -184,10 +184,10 @@ async def _archive_one(run: _Run, session_pk: int) -> None:
         key = await _claim_key(run, session)
         body = _blob(session, events)
         written = await run.bucket.put(key, body, http_metadata=_HTTP_METADATA, custom_metadata={
-            "eventCount": str(len(events)),
-            "visitorId": _quoted(session["visitor_id"]),
-            "workspaceId": _quoted(workspace_id),
-            "sessionId": _quoted(session_id),
+            "event_count": str(len(events)),
+            "visitor_id": _quoted(session["visitor_id"]),
+            "workspace_id": _quoted(workspace_id),
+            "session_id": _quoted(session_id),
         })
         if not written.etag:
             raise R2Error("NoETag", f"put {key!r} was answered without an ETag")

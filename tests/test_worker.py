@@ -154,7 +154,8 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_dev_serves_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_dev_serves_and_stopping_it_stops_everything(tmp_path: Path, stop: signal.Signals) -> None:
     write_config(tmp_path)
     port = _free_port()
     process = subprocess.Popen(
@@ -178,7 +179,7 @@ def test_dev_serves_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert started, "dev starts the S3 server and the app server as children"
         assert (tmp_path / "state" / "d1").is_dir() and (tmp_path / "state" / "r2").is_dir()
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         process.wait(timeout=30)
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in started) and time.monotonic() < deadline:

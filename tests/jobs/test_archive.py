@@ -161,9 +161,8 @@ async def test_object_holds_the_session_row_and_its_events(env: Env, site_id: in
 
     head = await env.SESSIONS.head(key)
     assert head.http_metadata == {"contentType": "application/json", "contentEncoding": "gzip"}
-    # S3 carries metadata names in headers, case-insensitively; the binding reads them lower-cased.
-    assert head.custom_metadata == {"eventcount": "7", "visitorid": "v_visitor1", "workspaceid": "default",
-                                    "sessionid": "s_full"}
+    assert head.custom_metadata == {"event_count": "7", "visitor_id": "v_visitor1", "workspace_id": "default",
+                                    "session_id": "s_full"}
 
 
 async def test_each_session_is_written_once(env: Env, site_id: int) -> None:
@@ -275,7 +274,7 @@ async def test_odd_session_ids_stay_one_key_segment(env: Env, site_id: int) -> N
     assert (await session_row(env.DB, "../a b/ü"))["blob_key"] == key
     head = await env.SESSIONS.head(key)
     assert head.custom_metadata["sessionid"] == "..%2Fa%20b%2F%C3%BC"
-    assert head.custom_metadata["visitorid"] == "visitor%20%C3%BC"
+    assert head.custom_metadata["visitor_id"] == "visitor%20%C3%BC"
 
 
 # --- an object store outage -----------------------------------------------------------------
