@@ -273,7 +273,7 @@ async def test_odd_session_ids_stay_one_key_segment(env: Env, site_id: int) -> N
     key = f"sessions/{day_path(started)}/..%2Fa%20b%2F%C3%BC.json.gz"
     assert (await session_row(env.DB, "../a b/ü"))["blob_key"] == key
     head = await env.SESSIONS.head(key)
-    assert head.custom_metadata["sessionid"] == "..%2Fa%20b%2F%C3%BC"
+    assert head.custom_metadata["session_id"] == "..%2Fa%20b%2F%C3%BC"
     assert head.custom_metadata["visitor_id"] == "visitor%20%C3%BC"
 
 
