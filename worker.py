@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers
 from handlers import system
-from runtime import Env, ExecutionContext, ScheduledEvent, endpoint, log_event, now_ms
+from runtime import Env, ExecutionContext, ScheduledEvent, endpoint, log_event
 from storage import migrations
 from storage.config import Config, ConfigError, D1Binding, load_config
 from storage.d1 import D1Database, D1Error

@@ -1,5 +1,4 @@
 """API keys: Bearer or X-API-Key, the configured key maps to the default workspace, CLI keys to theirs."""
-from pathlib import Path
 
 import httpx
 import pytest
@@ -10,19 +9,8 @@ from starlette.routing import Route
 
 from domain import auth
 from runtime import Env
-from storage import migrations
 from storage.d1 import D1Database
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def db(tmp_path: Path):
-    database = D1Database(tmp_path / "auth.sqlite")
-    await database.open()
-    await migrations.apply(database, ROOT / "migrations")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -1,29 +1,17 @@
 """The grouped writer: requests that arrive together commit together, or fail together."""
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
 from domain import ingest, sites
 from domain.ingest import IngestUnavailable, IngestWriter, Visit
 from runtime import ExecutionContext
-from storage import migrations
 from storage.d1 import D1Database
 from tests.tracking import batch, event
 
-ROOT = Path(__file__).resolve().parents[2]
 VISIT = Visit(ip="203.0.113.7", country=None, city=None, device="desktop", browser="Chrome", os="Linux",
               vpn_suspected=False, referrer_domain="(direct)")
-
-
-@pytest.fixture
-async def db(tmp_path: Path):
-    database = D1Database(tmp_path / "ingest.sqlite")
-    await database.open()
-    await migrations.apply(database, ROOT / "migrations")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -6,20 +6,9 @@ import pytest
 
 import worker
 from domain import sites
-from storage import migrations
 from storage.d1 import D1Database
 from tests.conftest import write_config
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def db(tmp_path: Path):
-    database = D1Database(tmp_path / "sites.sqlite")
-    await database.open()
-    await migrations.apply(database, ROOT / "migrations")
-    yield database
-    await database.close()
 
 
 async def test_create_gives_a_public_key_and_default_settings(db: D1Database) -> None:
