@@ -300,12 +300,21 @@ async def _execute_command(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.asynccontextmanager
+async def _migrated_db(config: Config, state_dir: Path | None) -> AsyncIterator[D1Database]:
+    """The first database, migrated, for CLI commands that manage its rows."""
+    binding, db = await _with_db(config, None, state_dir)
+    try:
+        await migrations.apply(db, config.root / binding.migrations_dir, binding.migrations_table)
+        yield db
+    finally:
+        await db.close()
+
+
 async def _keys_command(config: Config, args: argparse.Namespace) -> int:
     from domain import auth
 
-    binding, db = await _with_db(config, None, args.persist_to)
-    try:
-        await migrations.apply(db, config.root / binding.migrations_dir, binding.migrations_table)
+    async with _migrated_db(config, args.persist_to) as db:
         if args.action == "create":
             key, key_id = await auth.create_key(db, args.workspace, args.name)
             print(f"Created key {key_id} for workspace {args.workspace}. It is shown only once:\n{key}")
@@ -318,17 +327,13 @@ async def _keys_command(config: Config, args: argparse.Namespace) -> int:
             return 1
         else:
             print(f"Revoked key {args.id}.")
-    finally:
-        await db.close()
     return 0
 
 
 async def _sites_command(config: Config, args: argparse.Namespace) -> int:
     from domain import sites
 
-    binding, db = await _with_db(config, None, args.persist_to)
-    try:
-        await migrations.apply(db, config.root / binding.migrations_dir, binding.migrations_table)
+    async with _migrated_db(config, args.persist_to) as db:
         if args.action == "create":
             site = await sites.create_site(db, args.workspace, args.origin, name=args.name)
             print(f"Created site for workspace {args.workspace}. Install the snippet with:\n"
@@ -340,8 +345,6 @@ async def _sites_command(config: Config, args: argparse.Namespace) -> int:
             settings = json.loads(args.settings) if args.settings else None
             site = await sites.update_site(db, args.site_key, origins=args.origin or None, settings=settings)
             print(json.dumps(site, default=str))
-    finally:
-        await db.close()
     return 0
 
 
@@ -384,7 +387,7 @@ def _dev(config: Config, args: argparse.Namespace, config_path: Path) -> int:
 
 def _dev_credentials(state_dir: Path) -> dict[str, str]:
     """The local S3 server's credentials, made once and kept with the state, so presigned URLs
-    and the server's per-key metadata survive a restart of `dev`."""
+    made before a restart of `dev` still work after it."""
     import secrets
 
     path = state_dir / "r2-credentials.json"
