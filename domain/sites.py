@@ -30,6 +30,11 @@ DEV_ORIGINS = ("http://127.0.0.1:8787", "http://localhost:8787")
 ANY_ORIGIN = "*"
 
 _COLUMNS = "id, workspace_id, site_key, name, origins, settings, created_at"
+_BY_KEY = f"SELECT {_COLUMNS} FROM sites WHERE site_key = ?"
+_INSERT = (
+    "INSERT OR IGNORE INTO sites (workspace_id, site_key, name, origins, settings, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 class SiteError(ValueError):
@@ -107,9 +112,8 @@ async def create_site(db: D1Database, workspace_id: str, origins: Iterable[str],
     if await db.prepare("SELECT 1 AS found FROM workspaces WHERE id = ?").bind(workspace_id).first() is None:
         raise SiteError(f"workspace: no workspace {workspace_id!r}")
     key = "site_" + secrets.token_urlsafe(16)
-    await db.prepare(
-        "INSERT INTO sites (workspace_id, site_key, name, origins, settings, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-    ).bind(workspace_id, key, name, json.dumps(checked), json.dumps(dict(DEFAULT_SETTINGS)), now_ms()).run()
+    settings = json.dumps(dict(DEFAULT_SETTINGS))
+    await db.prepare(_INSERT).bind(workspace_id, key, name, json.dumps(checked), settings, now_ms()).run()
     return await _get(db, key)
 
 
@@ -137,13 +141,11 @@ async def update_site(db: D1Database, site_key: str, origins: Iterable[str] | No
 async def ensure_dev_site(db: D1Database, origins: Iterable[str] = DEV_ORIGINS) -> dict[str, Any]:
     """The development site (key `site_dev`, workspace "default"), allowing at least `origins`."""
     wanted = validate_origins(origins)
-    row = await db.prepare(f"SELECT {_COLUMNS} FROM sites WHERE site_key = ?").bind(DEV_SITE_KEY).first()
+    row = await db.prepare(_BY_KEY).bind(DEV_SITE_KEY).first()
     if row is None:
-        await db.prepare(
-            "INSERT OR IGNORE INTO sites (workspace_id, site_key, name, origins, settings, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)"
-        ).bind(DEV_WORKSPACE, DEV_SITE_KEY, "Development", json.dumps(wanted),
-               json.dumps(dict(DEFAULT_SETTINGS)), now_ms()).run()
+        settings = json.dumps(dict(DEFAULT_SETTINGS))
+        await db.prepare(_INSERT).bind(DEV_WORKSPACE, DEV_SITE_KEY, "Development", json.dumps(wanted),
+                                       settings, now_ms()).run()
         return await _get(db, DEV_SITE_KEY)
     site = _as_dict(row)
     missing = [origin for origin in wanted if origin not in site["origins"]]
@@ -159,7 +161,7 @@ async def site_by_key(db: D1Database, site_key: str) -> Site | None:
     now = time.monotonic()
     if cached is not None and cached[0] > now:
         return cached[1]
-    row = await db.prepare(f"SELECT {_COLUMNS} FROM sites WHERE site_key = ?").bind(site_key).first()
+    row = await db.prepare(_BY_KEY).bind(site_key).first()
     site = _as_site(row) if row is not None else None
     if len(_cache) > 10_000:  # unknown keys are cached too; never let them grow without bound
         _cache.clear()
@@ -189,7 +191,7 @@ def _forget(db: D1Database, site_key: str) -> None:
 
 
 async def _get(db: D1Database, site_key: str) -> dict[str, Any]:
-    row = await db.prepare(f"SELECT {_COLUMNS} FROM sites WHERE site_key = ?").bind(site_key).first()
+    row = await db.prepare(_BY_KEY).bind(site_key).first()
     if row is None:
         raise SiteError(f"site_key: no site {site_key!r}")
     _forget(db, site_key)
