@@ -765,3 +765,5 @@ BEGIN
     WHERE lead_id IS NOT NULL;
 END;
 
+CREATE INDEX submissions_visitor ON submissions(workspace_id, visitor_id);
+

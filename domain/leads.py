@@ -204,11 +204,12 @@ def record_submission(conn: sqlite3.Connection, sub: FormSubmission, now: int) -
 
 
 def raise_engagement(conn: sqlite3.Connection, scores: Iterable[tuple[str, str, int]], now: int) -> None:
-    """A visitor's session scored higher: the leads it belongs to take the better score."""
+    """A visitor's session scored higher: every lead that visitor submitted a form for takes the better score."""
     conn.executemany(
-        "UPDATE leads SET engagement_score = ?, engagement_label = ?, updated_at = ?"
-        " WHERE workspace_id = ? AND visitor_id = ? AND engagement_score < ?",
-        [(score, engagement_label(score), now, workspace_id, visitor_id, score)
+        "UPDATE leads SET engagement_score = ?1, engagement_label = ?2, updated_at = ?3"
+        " WHERE lead_id IN (SELECT lead_id FROM submissions WHERE workspace_id = ?4 AND visitor_id = ?5)"
+        " AND engagement_score < ?1",
+        [(score, engagement_label(score), now, workspace_id, visitor_id)
          for workspace_id, visitor_id, score in scores],
     )
 

@@ -204,3 +204,16 @@ async def test_a_lead_takes_its_best_session_score_and_follows_it_up(client, app
     # A weaker later session of the same visitor does not lower it.
     await submit(client, site["site_key"], {"email": "rahul@example.com"}, session="s_quick")
     assert (await rows(app, "SELECT engagement_score AS s FROM leads"))[0]["s"] == 91
+
+
+async def test_every_visitor_that_submitted_raises_the_lead(client, app, site) -> None:
+    await submit(client, site["site_key"], {"email": "rahul@example.com"}, visitor="v_laptop1", session="s_laptop1")
+    await submit(client, site["site_key"], {"email": "rahul@example.com"}, visitor="v_phone01", session="s_phone01")
+    assert (await rows(app, "SELECT visitor_id, engagement_score FROM leads"))[0] == {
+        "visitor_id": "v_phone01", "engagement_score": 20}
+
+    # The first device keeps reading: its session counts for the lead, though the lead's latest visitor is another.
+    more = [event("engagement", active_ms=180_000), *(event("click") for _ in range(5))]
+    body = batch(site["site_key"], more, session="s_laptop1", visitor="v_laptop1")
+    assert (await client.post("/track", content=json.dumps(body), headers=headers())).status_code == 202
+    assert (await rows(app, "SELECT engagement_score AS s FROM leads"))[0]["s"] == 35 + 15 + 20
