@@ -280,27 +280,6 @@ CREATE TABLE lines (
   address TEXT NOT NULL
 );
 
-CREATE TABLE messages (
-  id TEXT PRIMARY KEY,
-  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-  lead_id INTEGER REFERENCES leads(lead_id),
-  contact TEXT NOT NULL,
-  channel TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp', 'imessage')),
-  direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
-  status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'fallback', 'failed', 'received')),
-  fallback_sms_dispatched INTEGER NOT NULL DEFAULT 0,
-  campaign_id TEXT REFERENCES campaigns(id),
-  line_id TEXT REFERENCES lines(id),
-  user_id TEXT,
-  draft_state TEXT CHECK (draft_state IN ('edited', 'rejected')),
-  body TEXT,
-  created_at INTEGER NOT NULL
-);
-
-CREATE INDEX messages_lead ON messages(lead_id, created_at);
-
-CREATE INDEX messages_workspace ON messages(workspace_id, created_at);
-
 CREATE TABLE conversation_tags (
   workspace_id TEXT NOT NULL REFERENCES workspaces(id),
   contact TEXT NOT NULL,
@@ -675,95 +654,72 @@ BEGIN
     ON CONFLICT (workspace_id, page) DO UPDATE SET views = views + 1, sessions = sessions + excluded.sessions;
 END;
 
-CREATE TRIGGER messages_follow_ups_insert AFTER INSERT ON messages
-WHEN NEW.lead_id IS NOT NULL AND NEW.direction = 'outbound'
+CREATE INDEX submissions_visitor ON submissions(workspace_id, visitor_id);
+
+CREATE TABLE "messages" (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  lead_id INTEGER REFERENCES leads(lead_id),
+  contact TEXT NOT NULL,
+  contact_key TEXT NOT NULL,
+  channel TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp', 'imessage')),
+  direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+  status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'fallback', 'failed', 'received')),
+  fallback_sms_dispatched INTEGER NOT NULL DEFAULT 0,
+  campaign_id TEXT REFERENCES campaigns(id),
+  line_id TEXT REFERENCES lines(id),
+  user_id TEXT,
+  draft_state TEXT CHECK (draft_state IN ('pending', 'approved', 'edited', 'rejected')),
+  body TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE INDEX messages_lead ON messages(lead_id, created_at);
+
+CREATE INDEX messages_workspace ON messages(workspace_id, created_at);
+
+CREATE INDEX messages_contact ON messages(workspace_id, contact_key, created_at);
+
+CREATE VIEW follow_ups (lead_id, at) AS
+  SELECT lead_id, created_at FROM messages
+  WHERE lead_id IS NOT NULL AND direction = 'outbound' AND (draft_state IS NULL OR draft_state IN ('approved', 'edited'))
+  UNION ALL
+  SELECT lead_id, created_at FROM action_logs WHERE is_follow_up != 0;
+
+CREATE TRIGGER messages_follow_ups_insert AFTER INSERT ON messages WHEN NEW.lead_id IS NOT NULL
 BEGIN
-  INSERT OR REPLACE INTO lead_follow_ups (lead_id, follow_ups, last_follow_up_at)
-    SELECT * FROM (
-      SELECT NEW.lead_id AS lead_id, count(*), max(at) FROM (
-        SELECT created_at AS at FROM messages
-        WHERE lead_id = NEW.lead_id AND direction = 'outbound' AND draft_state IS NOT 'rejected'
-        UNION ALL
-        SELECT created_at FROM action_logs WHERE lead_id = NEW.lead_id AND is_follow_up != 0))
-    WHERE lead_id IS NOT NULL;
+  DELETE FROM lead_follow_ups WHERE lead_id = NEW.lead_id;
+  INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id = NEW.lead_id GROUP BY lead_id;
 END;
 
 CREATE TRIGGER messages_follow_ups_update AFTER UPDATE OF lead_id, direction, draft_state, created_at ON messages
 BEGIN
-  INSERT OR REPLACE INTO lead_follow_ups (lead_id, follow_ups, last_follow_up_at)
-    SELECT * FROM (
-      SELECT OLD.lead_id AS lead_id, count(*), max(at) FROM (
-        SELECT created_at AS at FROM messages
-        WHERE lead_id = OLD.lead_id AND direction = 'outbound' AND draft_state IS NOT 'rejected'
-        UNION ALL
-        SELECT created_at FROM action_logs WHERE lead_id = OLD.lead_id AND is_follow_up != 0))
-    WHERE lead_id IS NOT NULL;
-  INSERT OR REPLACE INTO lead_follow_ups (lead_id, follow_ups, last_follow_up_at)
-    SELECT * FROM (
-      SELECT NEW.lead_id AS lead_id, count(*), max(at) FROM (
-        SELECT created_at AS at FROM messages
-        WHERE lead_id = NEW.lead_id AND direction = 'outbound' AND draft_state IS NOT 'rejected'
-        UNION ALL
-        SELECT created_at FROM action_logs WHERE lead_id = NEW.lead_id AND is_follow_up != 0))
-    WHERE lead_id IS NOT NULL;
+  DELETE FROM lead_follow_ups WHERE lead_id IN (OLD.lead_id, NEW.lead_id);
+  INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id IN (OLD.lead_id, NEW.lead_id) GROUP BY lead_id;
 END;
 
-CREATE TRIGGER messages_follow_ups_delete AFTER DELETE ON messages
-WHEN OLD.lead_id IS NOT NULL AND OLD.direction = 'outbound'
+CREATE TRIGGER messages_follow_ups_delete AFTER DELETE ON messages WHEN OLD.lead_id IS NOT NULL
 BEGIN
-  INSERT OR REPLACE INTO lead_follow_ups (lead_id, follow_ups, last_follow_up_at)
-    SELECT * FROM (
-      SELECT OLD.lead_id AS lead_id, count(*), max(at) FROM (
-        SELECT created_at AS at FROM messages
-        WHERE lead_id = OLD.lead_id AND direction = 'outbound' AND draft_state IS NOT 'rejected'
-        UNION ALL
-        SELECT created_at FROM action_logs WHERE lead_id = OLD.lead_id AND is_follow_up != 0))
-    WHERE lead_id IS NOT NULL;
+  DELETE FROM lead_follow_ups WHERE lead_id = OLD.lead_id;
+  INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id = OLD.lead_id GROUP BY lead_id;
 END;
 
-CREATE TRIGGER action_logs_follow_ups_insert AFTER INSERT ON action_logs WHEN NEW.is_follow_up != 0
+CREATE TRIGGER action_logs_follow_ups_insert AFTER INSERT ON action_logs
 BEGIN
-  INSERT OR REPLACE INTO lead_follow_ups (lead_id, follow_ups, last_follow_up_at)
-    SELECT * FROM (
-      SELECT NEW.lead_id AS lead_id, count(*), max(at) FROM (
-        SELECT created_at AS at FROM messages
-        WHERE lead_id = NEW.lead_id AND direction = 'outbound' AND draft_state IS NOT 'rejected'
-        UNION ALL
-        SELECT created_at FROM action_logs WHERE lead_id = NEW.lead_id AND is_follow_up != 0))
-    WHERE lead_id IS NOT NULL;
+  DELETE FROM lead_follow_ups WHERE lead_id = NEW.lead_id;
+  INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id = NEW.lead_id GROUP BY lead_id;
 END;
 
 CREATE TRIGGER action_logs_follow_ups_update AFTER UPDATE OF lead_id, is_follow_up, created_at ON action_logs
 BEGIN
-  INSERT OR REPLACE INTO lead_follow_ups (lead_id, follow_ups, last_follow_up_at)
-    SELECT * FROM (
-      SELECT OLD.lead_id AS lead_id, count(*), max(at) FROM (
-        SELECT created_at AS at FROM messages
-        WHERE lead_id = OLD.lead_id AND direction = 'outbound' AND draft_state IS NOT 'rejected'
-        UNION ALL
-        SELECT created_at FROM action_logs WHERE lead_id = OLD.lead_id AND is_follow_up != 0))
-    WHERE lead_id IS NOT NULL;
-  INSERT OR REPLACE INTO lead_follow_ups (lead_id, follow_ups, last_follow_up_at)
-    SELECT * FROM (
-      SELECT NEW.lead_id AS lead_id, count(*), max(at) FROM (
-        SELECT created_at AS at FROM messages
-        WHERE lead_id = NEW.lead_id AND direction = 'outbound' AND draft_state IS NOT 'rejected'
-        UNION ALL
-        SELECT created_at FROM action_logs WHERE lead_id = NEW.lead_id AND is_follow_up != 0))
-    WHERE lead_id IS NOT NULL;
+  DELETE FROM lead_follow_ups WHERE lead_id IN (OLD.lead_id, NEW.lead_id);
+  INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id IN (OLD.lead_id, NEW.lead_id) GROUP BY lead_id;
 END;
 
-CREATE TRIGGER action_logs_follow_ups_delete AFTER DELETE ON action_logs WHEN OLD.is_follow_up != 0
+CREATE TRIGGER action_logs_follow_ups_delete AFTER DELETE ON action_logs
 BEGIN
-  INSERT OR REPLACE INTO lead_follow_ups (lead_id, follow_ups, last_follow_up_at)
-    SELECT * FROM (
-      SELECT OLD.lead_id AS lead_id, count(*), max(at) FROM (
-        SELECT created_at AS at FROM messages
-        WHERE lead_id = OLD.lead_id AND direction = 'outbound' AND draft_state IS NOT 'rejected'
-        UNION ALL
-        SELECT created_at FROM action_logs WHERE lead_id = OLD.lead_id AND is_follow_up != 0))
-    WHERE lead_id IS NOT NULL;
+  DELETE FROM lead_follow_ups WHERE lead_id = OLD.lead_id;
+  INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id = OLD.lead_id GROUP BY lead_id;
 END;
-
-CREATE INDEX submissions_visitor ON submissions(workspace_id, visitor_id);
 

@@ -1,87 +1,32 @@
-"""leadlight's entry point: the app factory, the cron handler and the operator CLI."""
+"""leadlight's entry point, as a Worker's: the app factory and the cron handler.
+
+The operator CLI is `cli.py` (`leadlight ...` once installed; `python worker.py ...` works too).
+"""
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import fcntl
-import json
-import logging
-import os
-import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-from croniter import croniter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers
+from cron import cron_loop
 from handlers import system
-from runtime import Env, ExecutionContext, ScheduledEvent, endpoint, log_event
-from storage import migrations
-from storage.config import Config, ConfigError, D1Binding, load_config
-from storage.d1 import D1Database, D1Error
-from storage.r2 import R2Bucket
-from storage.s3local import LocalS3Server, S3Endpoint
-
-ROOT = Path(__file__).resolve().parent
-STATE_DIR = ".wrangler/state"
-_LOCAL_S3_VAR = "LEADLIGHT_LOCAL_S3"  # url|key|secret of the dev server's S3, handed to the app process
-
-
-# --- bindings --------------------------------------------------------------------------
-
-
-def database_file(config: Config, binding: D1Binding, state_dir: Path | None = None) -> Path:
-    if not config.local and binding.database_path:
-        return (config.root / binding.database_path).resolve()
-    database_id = binding.preview_database_id if config.local and binding.preview_database_id else binding.database_id
-    return (state_dir or config.root / STATE_DIR) / "d1" / f"{database_id}.sqlite"
-
-
-def _bucket(config: Config, binding: Any, local_s3: S3Endpoint | None) -> R2Bucket:
-    name = binding.bucket_for(config.local)
-    if binding.s3_endpoint:
-        try:
-            key_id = config.secrets[binding.s3_access_key_id_secret]
-            secret = config.secrets[binding.s3_secret_access_key_secret]
-        except KeyError as missing:
-            raise ConfigError(
-                f"{config.path.name}: r2_buckets.{binding.binding}: secret {missing} is not set"
-            ) from None
-        return R2Bucket(name, endpoint_url=binding.s3_endpoint, access_key_id=key_id, secret_access_key=secret,
-                        region=binding.s3_region, path_style=binding.s3_path_style)
-    if local_s3 is None:
-        raise ConfigError(
-            f"{config.path.name}: r2_buckets.{binding.binding}: no s3_endpoint, and no local S3 server is running "
-            "(set s3_endpoint for a deployment; `python worker.py dev` starts a local one)"
-        )
-    return R2Bucket(name, endpoint_url=local_s3.url, access_key_id=local_s3.access_key_id,
-                    secret_access_key=local_s3.secret_access_key, region=local_s3.region)
-
-
-def _routes(config: Config) -> list[BaseRoute]:
-    routes: list[BaseRoute] = [Route("/healthz", endpoint(system.healthz), methods=["GET"])]
-    if config.local:
-        routes.append(Route("/__scheduled", endpoint(system.test_scheduled), methods=["GET"]))
-    return routes + handlers.routes(config)
+from middleware import DeclaredSizeLimit, RequestLog
+from runtime import Env, ExecutionContext, ScheduledEvent, log_event
+from storage.bindings import bindings as make_bindings
+from storage.config import Config
+from storage.s3local import S3Endpoint
 
 
 def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir: Path | None = None) -> Starlette:
-    bindings: dict[str, Any] = {}
-    for d1 in config.d1_databases:
-        bindings[d1.binding] = D1Database(database_file(config, d1, state_dir))
-    for r2 in config.r2_buckets:
-        bindings[r2.binding] = _bucket(config, r2, local_s3)
+    bindings = make_bindings(config, local_s3, state_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -91,7 +36,7 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
                 await binding.open()
                 opened.append(binding)
             await asyncio.to_thread(handlers.warm)
-            cron_task = asyncio.create_task(_cron_loop(app)) if config.crons else None
+            cron_task = asyncio.create_task(cron_loop(app)) if config.crons else None
             yield
             if cron_task:
                 cron_task.cancel()
@@ -102,10 +47,10 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
                 await binding.close()
 
     app = Starlette(
-        routes=_routes(config),
+        routes=handlers.routes(config),
         middleware=[
-            Middleware(_RequestLog),
-            Middleware(_DeclaredSizeLimit, config.settings.max_body_bytes),
+            Middleware(RequestLog),
+            Middleware(DeclaredSizeLimit, config.settings.max_body_bytes),
             # Inside the exception handlers (unlike Starlette(max_body_size=)), so streamed
             # overflows get the same JSON 413. A route with a lower limit (POST /track) reads its own body.
             Middleware(RequestBodyLimitMiddleware, max_body_size=config.settings.max_body_bytes),
@@ -118,79 +63,8 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
     # LEADLIGHT_SETTINGS: our [leadlight] table, for jobs that see only env (as a Worker's env carries vars).
     app.state.env = Env({**config.bindings_env(), "LEADLIGHT_SETTINGS": config.settings, **bindings})
     app.state.ctx = ExecutionContext()
+    app.state.scheduled = scheduled
     return app
-
-
-class _DeclaredSizeLimit:
-    """Refuse a declared Content-Length over the app's limit before any route runs.
-
-    Starlette counts streamed bytes as a handler reads them; this catches the bodies a route
-    never reads, so every 413 has the same JSON body.
-    """
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared = dict(scope["headers"]).get(b"content-length", b"0")
-            if not declared.isdigit() or int(declared) > self.max_body_bytes:
-                status, error = (413, f"Request body too large (max {self.max_body_bytes} bytes)") \
-                    if declared.isdigit() else (400, "Invalid Content-Length header")
-                return await JSONResponse({"error": error}, status_code=status)(scope, receive, send)
-        await self.app(scope, receive, send)
-
-
-class _RequestLog:
-    """One JSON line per request; the key itself is never logged, only the workspace it maps to."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = asyncio.get_running_loop().time()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = scope.get("route")
-            log_event(
-                "request",
-                method=scope["method"],
-                route=getattr(route, "path", scope["path"]),
-                status=status,
-                durationMs=round((asyncio.get_running_loop().time() - started) * 1000, 2),
-                workspaceId=scope.get("state", {}).get("workspace_id"),
-            )
-
-
-def app_from_environment() -> Starlette:
-    """The uvicorn factory: the CLI hands its choices to each worker process through the environment."""
-    config = load_config(
-        os.environ.get("LEADLIGHT_CONFIG", ROOT / "wrangler.toml"),
-        os.environ.get("WORKER_ENV") or None,
-        local=os.environ.get("LEADLIGHT_LOCAL", "1") == "1",
-    )
-    local_s3 = None
-    if os.environ.get(_LOCAL_S3_VAR):
-        url, key, secret = os.environ[_LOCAL_S3_VAR].split("|")
-        local_s3 = S3Endpoint(url, key, secret)
-    state_dir = Path(os.environ["LEADLIGHT_STATE_DIR"]) if os.environ.get("LEADLIGHT_STATE_DIR") else None
-    _configure_logging()
-    return create_app(config, local_s3=local_s3, state_dir=state_dir)
-
-
-# --- cron --------------------------------------------------------------------------------
 
 
 async def scheduled(event: ScheduledEvent, env: Env, ctx: ExecutionContext) -> None:
@@ -208,303 +82,10 @@ async def scheduled(event: ScheduledEvent, env: Env, ctx: ExecutionContext) -> N
                       durationMs=round((asyncio.get_running_loop().time() - started) * 1000, 2))
 
 
-async def run_scheduled(app: Any, cron: str, scheduled_time: int) -> None:
-    state = app.state
-    await scheduled(ScheduledEvent(cron=cron, scheduled_time=scheduled_time), state.env, state.ctx)
+def main() -> int:
+    from cli import main as cli_main
 
-
-async def _cron_loop(app: Starlette) -> None:
-    config: Config = app.state.config
-    # Several worker processes share one deployment; only the holder of this lock runs crons.
-    lock_path = database_file(config, config.d1_databases[0]).with_suffix(".cron.lock") if config.d1_databases \
-        else config.root / STATE_DIR / "cron.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await asyncio.sleep(60)
-        while True:
-            fire_at, due = next_fire(config.crons, datetime.now(timezone.utc))
-            await asyncio.sleep(max(0.0, (fire_at - datetime.now(timezone.utc)).total_seconds()))
-            for expr in due:
-                await run_scheduled(app, expr, int(fire_at.timestamp() * 1000))
-
-
-def next_fire(crons: Sequence[str], now: datetime) -> tuple[datetime, list[str]]:
-    """The next UTC time any cron fires, and every expression due then."""
-    times = {expr: croniter(expr, now).get_next(datetime) for expr in crons}
-    first = min(times.values())
-    return first, [expr for expr, when in times.items() if when == first]
-
-
-# --- CLI ---------------------------------------------------------------------------------
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
-
-
-def _database(config: Config, name: str | None) -> D1Binding:
-    for binding in config.d1_databases:
-        if name in (None, binding.binding, binding.database_name):
-            return binding
-    known = ", ".join(b.database_name for b in config.d1_databases) or "none"
-    raise ConfigError(f"{config.path.name}: d1_databases: no database named {name!r} (configured: {known})")
-
-
-async def _with_db(config: Config, name: str | None, state_dir: Path | None) -> tuple[D1Binding, D1Database]:
-    binding = _database(config, name)
-    db = D1Database(database_file(config, binding, state_dir))
-    await db.open()
-    return binding, db
-
-
-async def _migrations_command(config: Config, args: argparse.Namespace) -> int:
-    binding = _database(config, args.database)
-    directory = config.root / binding.migrations_dir
-    if args.action == "create":
-        print(migrations.create(directory, args.message))
-        return 0
-    binding, db = await _with_db(config, args.database, args.persist_to)
-    try:
-        if args.action == "list":
-            names = [p.name for p in await migrations.pending(db, directory, binding.migrations_table)]
-            print("\n".join(names) if names else "No migrations to apply.")
-        else:
-            names = await migrations.apply(db, directory, binding.migrations_table)
-            print("\n".join(f"applied {n}" for n in names) if names else "No migrations to apply.")
-    finally:
-        await db.close()
-    return 0
-
-
-async def _execute_command(config: Config, args: argparse.Namespace) -> int:
-    sql = args.sql if args.sql is not None else Path(args.file).read_text()
-    _, db = await _with_db(config, args.database, args.persist_to)
-    try:
-        statements = migrations.statements(sql)
-        results = await db.batch([db.prepare(s) for s in statements]) if statements else []
-    finally:
-        await db.close()
-    if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2, default=str))
-    else:
-        for result in results:
-            for row in result.results:
-                print(json.dumps(row, default=str))
-            if not result.results:
-                print(f"changes: {result.meta['changes']}")
-    return 0
-
-
-@contextlib.asynccontextmanager
-async def _migrated_db(config: Config, state_dir: Path | None) -> AsyncIterator[D1Database]:
-    """The first database, migrated, for CLI commands that manage its rows."""
-    binding, db = await _with_db(config, None, state_dir)
-    try:
-        await migrations.apply(db, config.root / binding.migrations_dir, binding.migrations_table)
-        yield db
-    finally:
-        await db.close()
-
-
-async def _keys_command(config: Config, args: argparse.Namespace) -> int:
-    from domain import auth
-
-    async with _migrated_db(config, args.persist_to) as db:
-        if args.action == "create":
-            key, key_id = await auth.create_key(db, args.workspace, args.name)
-            print(f"Created key {key_id} for workspace {args.workspace}. It is shown only once:\n{key}")
-        elif args.action == "list":
-            for row in await auth.list_keys(db, args.workspace):
-                state = "revoked" if row["revoked_at"] else "active"
-                print(f"{row['id']}\t{row['workspace_id']}\t{row['prefix']}…\t{row['name']}\t{state}")
-        elif not await auth.revoke_key(db, args.id):
-            print(f"No active key with id {args.id}.", file=sys.stderr)
-            return 1
-        else:
-            print(f"Revoked key {args.id}.")
-    return 0
-
-
-async def _sites_command(config: Config, args: argparse.Namespace) -> int:
-    from domain import sites
-
-    async with _migrated_db(config, args.persist_to) as db:
-        if args.action == "create":
-            site = await sites.create_site(db, args.workspace, args.origin, name=args.name)
-            print(f"Created site for workspace {args.workspace}. Install the snippet with:\n"
-                  f'<script src="https://YOUR-HOST/t.js" data-site="{site["site_key"]}" defer></script>')
-        elif args.action == "list":
-            for site in await sites.list_sites(db, args.workspace):
-                print(json.dumps(site, default=str))
-        else:
-            settings = json.loads(args.settings) if args.settings else None
-            site = await sites.update_site(db, args.site_key, origins=args.origin or None, settings=settings)
-            print(json.dumps(site, default=str))
-    return 0
-
-
-def _dev(config: Config, args: argparse.Namespace, config_path: Path) -> int:
-    import uvicorn
-
-    state_dir = args.persist_to or config.root / STATE_DIR
-    for binding in config.d1_databases:
-        db = D1Database(database_file(config, binding, state_dir))
-
-        async def prepare(db: D1Database = db, binding: D1Binding = binding) -> None:
-            await db.open()
-            try:
-                await migrations.apply(db, config.root / binding.migrations_dir, binding.migrations_table)
-                await _prepare_dev_state(db)
-            finally:
-                await db.close()
-
-        asyncio.run(prepare())
-    buckets = [b.bucket_for(True) for b in config.r2_buckets if not b.s3_endpoint]
-    server = LocalS3Server(state_dir / "r2", **_dev_credentials(state_dir))
-    # uvicorn re-raises SIGTERM once it has stopped; exit through `finally` so the S3 server stops too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        s3 = server.start(buckets) if buckets else None
-        os.environ.update({
-            "LEADLIGHT_CONFIG": str(config_path), "WORKER_ENV": config.env_name or "", "LEADLIGHT_LOCAL": "1",
-            "LEADLIGHT_STATE_DIR": str(state_dir),
-        })
-        if s3:
-            os.environ[_LOCAL_S3_VAR] = f"{s3.url}|{s3.access_key_id}|{s3.secret_access_key}"
-        host, port = args.ip or config.dev_ip, args.port or config.dev_port
-        print(f"leadlight {config.name}: http://{host}:{port}  (S3 {s3.url if s3 else 'configured'})", flush=True)
-        uvicorn.run("worker:app_from_environment", factory=True, host=host, port=port,
-                    reload=not args.no_reload, reload_dirs=[str(ROOT)], log_level="warning", access_log=False)
-    finally:
-        server.stop()
-    return 0
-
-
-def _dev_credentials(state_dir: Path) -> dict[str, str]:
-    """The local S3 server's credentials, made once and kept with the state, so presigned URLs
-    made before a restart of `dev` still work after it."""
-    import secrets
-
-    path = state_dir / "r2-credentials.json"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"access_key_id": secrets.token_hex(10), "secret_access_key": secrets.token_hex(20)}))
-        path.chmod(0o600)
-    return json.loads(path.read_text())
-
-
-async def _prepare_dev_state(db: D1Database) -> None:
-    """Development starts with something to look at; other surfaces add their defaults here."""
-    from domain.sites import ensure_dev_site
-
-    await ensure_dev_site(db)
-
-
-def _serve(config: Config, args: argparse.Namespace, config_path: Path) -> int:
-    import uvicorn
-
-    async def prepare() -> None:
-        for binding in config.d1_databases:
-            db = D1Database(database_file(config, binding))
-            await db.open()
-            try:
-                await migrations.apply(db, config.root / binding.migrations_dir, binding.migrations_table)
-            finally:
-                await db.close()
-
-    asyncio.run(prepare())
-    os.environ.update({"LEADLIGHT_CONFIG": str(config_path), "WORKER_ENV": config.env_name or "",
-                       "LEADLIGHT_LOCAL": "0"})
-    os.environ.pop(_LOCAL_S3_VAR, None)
-    workers = args.workers or config.settings.workers or os.cpu_count() or 1
-    uvicorn.run("worker:app_from_environment", factory=True, host=args.host or config.dev_ip,
-                port=args.port or config.dev_port, workers=workers, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=30)
-    return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="worker.py", description="leadlight: run, migrate and administer the worker")
-    parser.add_argument("--config", "-c", default=str(ROOT / "wrangler.toml"), help="path to wrangler.toml")
-    parser.add_argument("--env", "-e", default=None, help="environment ([env.NAME]); defaults to $WORKER_ENV")
-    parser.add_argument("--persist-to", type=Path, default=None, help="directory for local state (default .wrangler/state)")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    dev = commands.add_parser("dev", help="local development server with its own S3 server")
-    dev.add_argument("--ip")
-    dev.add_argument("--port", type=int)
-    dev.add_argument("--no-reload", action="store_true", help="do not restart on code changes")
-
-    serve = commands.add_parser("serve", help="production server: configured S3, several worker processes")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
-
-    d1 = commands.add_parser("d1", help="D1 database commands").add_subparsers(dest="d1_command", required=True)
-    mig = d1.add_parser("migrations").add_subparsers(dest="action", required=True)
-    create = mig.add_parser("create")
-    create.add_argument("database", nargs="?")
-    create.add_argument("message")
-    for action in ("list", "apply"):
-        mig.add_parser(action).add_argument("database", nargs="?")
-    execute = d1.add_parser("execute")
-    execute.add_argument("database", nargs="?")
-    source = execute.add_mutually_exclusive_group(required=True)
-    source.add_argument("--command", dest="sql")
-    source.add_argument("--file")
-    execute.add_argument("--json", action="store_true")
-
-    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
-    kc = keys.add_parser("create")
-    kc.add_argument("--workspace", required=True)
-    kc.add_argument("--name", default="")
-    keys.add_parser("list").add_argument("--workspace")
-    keys.add_parser("revoke").add_argument("id", type=int)
-
-    sites = commands.add_parser("sites", help="tracked websites").add_subparsers(dest="action", required=True)
-    sc = sites.add_parser("create")
-    sc.add_argument("--workspace", required=True)
-    sc.add_argument("--origin", action="append", required=True, help="allowed origin (repeatable)")
-    sc.add_argument("--name", default="")
-    sites.add_parser("list").add_argument("--workspace")
-    su = sites.add_parser("update")
-    su.add_argument("site_key")
-    su.add_argument("--origin", action="append", help="replace the allowed origins (repeatable)")
-    su.add_argument("--settings", help='JSON, e.g. \'{"duplicate_window_hours": 12, "respect_dnt": true}\'')
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    local = args.command != "serve"
-    try:
-        config_path = Path(args.config).resolve()
-        config = load_config(config_path, args.env, local=local)
-        if args.command == "dev":
-            return _dev(config, args, config_path)
-        if args.command == "serve":
-            _configure_logging()
-            return _serve(config, args, config_path)
-        if args.command == "d1" and args.d1_command == "migrations":
-            return asyncio.run(_migrations_command(config, args))
-        if args.command == "d1":
-            return asyncio.run(_execute_command(config, args))
-        if args.command == "keys":
-            return asyncio.run(_keys_command(config, args))
-        if args.command == "sites":
-            return asyncio.run(_sites_command(config, args))
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (D1Error, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 1
+    return cli_main()
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import generate  # noqa: E402
-from domain import metrics  # noqa: E402
-from handlers.tracking import SORTS, lead_item  # noqa: E402
+from domain import dates, metrics  # noqa: E402
+from domain.leads import SORTS, dashboard_lead  # noqa: E402
 from storage import migrations  # noqa: E402
 from storage.config import load_config  # noqa: E402
 from storage.d1 import D1Database  # noqa: E402
@@ -96,12 +96,12 @@ async def naive_overview(db: D1Database) -> Any:
 
 def naive_daily(days: int) -> Naive:
     async def run(db: D1Database) -> Any:
-        last = time.time_ns() // 1_000_000 // metrics.DAY_MS
+        last = time.time_ns() // 1_000_000 // dates.DAY_MS
         first = last - days + 1
         rows = await _rows(db, "SELECT started_at / 86400000 AS day, count(*) AS n, count(DISTINCT visitor_id) AS v,"
                                " sum(duration_ms) AS d, sum(engagement_score) AS e FROM sessions"
                                " WHERE workspace_id = ? AND started_at >= ? AND started_at < ? GROUP BY 1",
-                           WS, first * metrics.DAY_MS, (last + 1) * metrics.DAY_MS)
+                           WS, first * dates.DAY_MS, (last + 1) * dates.DAY_MS)
         by_day = {r["day"]: r for r in rows}
         empty = {"n": 0, "v": 0, "d": 0, "e": 0}
         return [{"date": time.strftime("%Y-%m-%d", time.gmtime(day * 86400)),
@@ -142,14 +142,14 @@ async def naive_sources(db: D1Database) -> Any:
 
 async def naive_realtime(db: D1Database) -> Any:
     now = time.time_ns() // 1_000_000
-    today = now // metrics.DAY_MS * metrics.DAY_MS
+    today = now // dates.DAY_MS * dates.DAY_MS
     (row,) = await _rows(
         db, "SELECT (SELECT count(*) FROM sessions WHERE workspace_id = ?1 AND ended_at IS NULL"
             " AND last_activity_at >= ?2) AS active,"
             " (SELECT count(*) FROM events WHERE workspace_id = ?1 AND received_at >= ?2) AS events,"
             " (SELECT count(DISTINCT visitor_id) FROM sessions WHERE workspace_id = ?1 AND started_at >= ?3) AS v,"
             " (SELECT count(*) FROM sessions WHERE workspace_id = ?1 AND started_at >= ?3) AS n",
-        WS, now - metrics.HOUR_MS, today)
+        WS, now - dates.HOUR_MS, today)
     return {"active_sessions": row["active"], "events_last_hour": row["events"], "unique_visitors_today": row["v"],
             "total_sessions_today": row["n"]}
 
@@ -191,7 +191,7 @@ def naive_leads(limit: int = 25, offset: int = 0, q: str | None = None, status: 
                                     f" AND l.deleted_at IS NULL{where}", *params))
         rows = await _rows(db, f"{_NAIVE_LEAD}{where} ORDER BY {_NAIVE_SORTS[sort]} LIMIT ? OFFSET ?",
                            *params, limit, offset)
-        return {"leads": [lead_item(r) for r in rows], "total": total}
+        return {"leads": [dashboard_lead(r) for r in rows], "total": total}
     return run
 
 
@@ -211,7 +211,7 @@ def naive_lead(lead_ids: list[int]) -> Naive:
             db, "SELECT submission_id, lead_id, submitted_at, project_name, visitor_id, session_id, contact_email,"
                 " contact_phone, contact_ip, source, referer, cta_name, is_primary_lead, is_duplicate_window,"
                 " payload_json FROM submissions WHERE lead_id = ? ORDER BY submitted_at, submission_id", lead_id)
-        return {"lead": lead_item(row), "sessions": sessions,
+        return {"lead": dashboard_lead(row), "sessions": sessions,
                 "submissions": [{**s, "submitted_at": _datetime(s["submitted_at"])} for s in submissions]}
     return run
 

@@ -17,14 +17,14 @@ import asyncio
 import json
 import re
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain.engagement import engagement_score
-from domain.leads import FormSubmission, canonical_field, is_sensitive_field, raise_engagement, record_submission
+from domain.dates import DAY_MS, HOUR_MS, date_of, day_of
+from domain.forms import FormSubmission, canonical_field, is_sensitive_field, raise_engagement, record_submission
 from domain.sites import Site
 from runtime import ExecutionContext, log_event, now_ms
 from storage.d1 import D1Database
@@ -35,9 +35,9 @@ MAX_ID_CHARS = 64
 MAX_URL_CHARS = 2048
 MAX_FIELD_CHARS = 2000
 MAX_PAYLOAD_KEYS = 100
-MAX_ACTIVE_MS = 3_600_000
+MAX_ACTIVE_MS = HOUR_MS
 EARLIEST_TS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
-MAX_AHEAD_MS = 86_400_000
+MAX_AHEAD_MS = DAY_MS
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 
 LINGER_SECONDS = 0.002
@@ -310,7 +310,7 @@ class IngestWriter:
         return await self._submit(write, len(write.rows))
 
     async def count_bot(self, workspace_id: str, received_at: int) -> None:
-        await self._submit(BotHit(workspace_id, time.strftime("%Y-%m-%d", time.gmtime(received_at / 1000))), 1)
+        await self._submit(BotHit(workspace_id, date_of(day_of(received_at))), 1)
 
     async def close(self) -> None:
         """Commit what is waiting, then refuse new work."""
@@ -583,5 +583,5 @@ def _submit_form(conn: sqlite3.Connection, write: Write, event: Event, vpn_suspe
         contact_ip=visit.ip, page_url=event.url, form=props.get("form") or "form", fill_ms=props.get("fill_ms"),
         payload_json=_to_json(props.get("payload") or {}),
         country=visit.country, city=visit.city, vpn_suspected=vpn_suspected,
-        duplicate_window_ms=site.settings.duplicate_window_hours * 3_600_000,
+        duplicate_window_ms=site.settings.duplicate_window_hours * HOUR_MS,
     ), now)

@@ -22,14 +22,12 @@ Definitions (UTC throughout; a session's day is the UTC day of its `started_at`)
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TypedDict
 
+from domain.dates import HOUR_MS, date_of, day_of
 from storage.d1 import D1Database
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 ENGAGEMENT_BUCKETS: tuple[tuple[int, int], ...] = ((0, 19), (20, 39), (40, 59), (60, 79), (80, 100))
 _UNKNOWN = ""  # how the rollups key an unknown country or a page view without a URL
 
@@ -101,13 +99,6 @@ def average(total: int, count: int, places: int) -> float:
 def seconds(total_ms: int, count: int, places: int) -> float:
     return average(total_ms, count * 1000, places)
 
-
-def day_of(epoch_ms: int) -> int:
-    return epoch_ms // DAY_MS
-
-
-def date_of(day: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
 
 
 def bucket_of(score: int) -> str:

@@ -8,6 +8,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cron import run_scheduled
 from runtime import Env, ExecutionContext, log_event, now_ms
 from storage.d1 import D1Database
 from storage.r2 import R2Bucket
@@ -31,8 +32,6 @@ async def healthz(request: Request, env: Env, ctx: ExecutionContext) -> Response
 
 async def test_scheduled(request: Request, env: Env, ctx: ExecutionContext) -> Response:
     """`GET /__scheduled?cron=<expr>`, as `wrangler dev --test-scheduled` exposes it."""
-    from worker import run_scheduled  # the cron handler lives in the entry point, as in a Worker
-
     cron = request.query_params.get("cron", "* * * * *")
     started = time.perf_counter()
     await run_scheduled(request.app, cron, now_ms())

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from domain.dates import DAY_MS
 from domain.sites import DEFAULT_SETTINGS
 from runtime import Env, ExecutionContext, ScheduledEvent, log_event, now_ms
 from storage.config import Settings
@@ -55,7 +56,6 @@ CLOSE_CHUNK = 1000
 PURGE_CHUNK = 1000
 PURGE_SECONDS = 10.0
 
-_DAY_MS = 86_400_000
 _FIRST = (-(2**63), -(2**63))  # before every (time, id) pair
 _HTTP_METADATA = {"contentType": "application/json", "contentEncoding": "gzip"}
 # Statuses that say the store itself is unwell or refuses us, rather than this one object.
@@ -267,7 +267,7 @@ async def purge_archived_events(db: D1Database, retention_days: int, now: int, *
     """Delete event rows archived more than `retention_days` ago, `chunk` rows per write."""
     if retention_days <= 0:
         return 0
-    cutoff = now - retention_days * _DAY_MS
+    cutoff = now - retention_days * DAY_MS
     loop = asyncio.get_running_loop()
     deadline = loop.time() + run_seconds
     purged = 0

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from storage.config import Config, load_config
 from storage.s3local import S3Endpoint
 from tests.s3fixture import s3_server  # noqa: F401  (session-scoped local S3 server)
+from tests.seed import Workspace, seed_workspace
 from worker import create_app
 
 API_KEY = "test-analytics-key"
@@ -77,3 +78,9 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+async def workspace(app: Starlette) -> AsyncIterator[Workspace]:
+    """The seeded workspace of tests/seed.py, in the app's database."""
+    yield await seed_workspace(app.state.env.DB)

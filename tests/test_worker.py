@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+import cron
 import jobs
-import worker
 from tests.conftest import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ async def test_wait_until_work_is_awaited_on_shutdown(app) -> None:
 
 def test_next_fire_picks_the_earliest_cron_in_utc() -> None:
     now = datetime(2026, 11, 25, 10, 7, 30, tzinfo=timezone.utc)
-    when, due = worker.next_fire(["*/5 * * * *", "0 * * * *", "10 10 * * *"], now)
+    when, due = cron.next_fire(["*/5 * * * *", "0 * * * *", "10 10 * * *"], now)
     assert when == datetime(2026, 11, 25, 10, 10, tzinfo=timezone.utc)
     assert due == ["*/5 * * * *", "10 10 * * *"]
 

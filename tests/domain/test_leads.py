@@ -9,7 +9,8 @@ import pytest
 from starlette.applications import Starlette
 
 from domain import sites
-from domain.leads import canonical_field, normalise_email, normalise_phone, phone_match_key
+from domain.forms import canonical_field
+from domain.leads import normalise_email, normalise_phone, phone_match_key
 from tests.tracking import batch, event, form, headers, site  # noqa: F401  (fixture)
 
 HOUR_MS = 3_600_000

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import worker
+import cli
 from domain import sites
 from storage.d1 import D1Database
 from tests.conftest import write_config
@@ -112,15 +112,15 @@ async def test_lookups_are_cached_and_updates_in_this_process_seen_at_once(db: D
 
 def test_the_cli_creates_lists_and_updates_sites(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     config = str(write_config(tmp_path))
-    assert worker.main(["--config", config, "sites", "create", "--workspace", "default",
+    assert cli.main(["--config", config, "sites", "create", "--workspace", "default",
                         "--origin", "https://example.com", "--name", "shop"]) == 0
     created = capsys.readouterr().out
     key = created.split('data-site="')[1].split('"')[0]
     assert key.startswith("site_")
-    assert worker.main(["--config", config, "sites", "update", key, "--settings", '{"respect_dnt": true}']) == 0
+    assert cli.main(["--config", config, "sites", "update", key, "--settings", '{"respect_dnt": true}']) == 0
     assert json.loads(capsys.readouterr().out)["settings"]["respect_dnt"] is True
-    assert worker.main(["--config", config, "sites", "list", "--workspace", "default"]) == 0
+    assert cli.main(["--config", config, "sites", "list", "--workspace", "default"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [s["site_key"] for s in listed] == [key]
-    assert worker.main(["--config", config, "sites", "update", key, "--settings", '{"nope": 1}']) == 1
+    assert cli.main(["--config", config, "sites", "update", key, "--settings", '{"nope": 1}']) == 1
     assert "settings.nope: unknown setting" in capsys.readouterr().err

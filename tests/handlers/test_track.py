@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from domain import sites
 from domain.enrich import geo_for
-from handlers import track
+from handlers import ingestion as track
 from tests.tracking import BROWSER, ORIGIN, batch, event, form, headers, site  # noqa: F401  (fixture)
 
 DAY_MS = 86_400_000

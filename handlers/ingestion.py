@@ -1,4 +1,4 @@
-"""The snippet's surface: `POST /track` (and its CORS preflight), `GET /t.js`, `GET /demo`.
+"""Ingestion and the snippet: `POST /track` (and its CORS preflight), `GET /t.js`, `GET /demo`.
 
 Errors are `{"error": "..."}`. A disallowed Origin gets 403 without CORS headers. The other
 error answers (400, 404, 413, 503) store nothing and reveal nothing about a site, so they
