@@ -3,28 +3,35 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+LEADLIGHT := $(VENV)/bin/leadlight
+APP := $(VENV)/.installed-app
 STAMP := $(VENV)/.installed
+PORT ?=
 
-.PHONY: run test bench migrate lint schema system-deps clean
+.PHONY: install run test bench migrate lint schema system-deps clean
 
-$(STAMP): pyproject.toml
+# The app and its `leadlight` command (what a deployment needs).
+$(APP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet '.[test]'
+	$(PY) -m pip install --quiet -e .
+	touch $(APP)
+
+# Plus the development server's S3 server and the test suite.
+$(STAMP): $(APP)
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages the browser tests and the load generator need (root installs them).
+install: $(APP)
+
+# Debian packages the browser tests, the load generator and the speech tests (espeak-ng) need
+# (root installs them, waiting for another apt to finish; without them only the tests that
+# need them are skipped).
 system-deps:
-	@missing=""; \
-	test -x /usr/bin/chromium || missing="$$missing chromium chromium-driver"; \
-	command -v wrk >/dev/null || missing="$$missing wrk"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing Debian packages:$$missing (install them as root; the tests that need them are skipped)"; fi; \
-	fi
+	@.ci/system-deps
 
 run: $(STAMP)
-	$(PY) worker.py dev
+	$(LEADLIGHT) dev $(if $(PORT),--port $(PORT))
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest
@@ -33,7 +40,7 @@ bench: $(STAMP) system-deps
 	$(PY) bench/run.py
 
 migrate: $(STAMP)
-	$(PY) worker.py d1 migrations apply
+	$(LEADLIGHT) d1 migrations apply
 
 # Regenerate schema.sql from the migrations (a test checks they agree).
 schema: $(STAMP)

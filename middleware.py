@@ -1,8 +1,12 @@
-"""ASGI middleware every request passes through: the request log line and the declared body limit."""
+"""ASGI middleware every request passes through: the request log line, the body deadline and the
+declared body limit."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware, RequestBodyLimitResponder
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,22 +20,91 @@ class DeclaredSizeLimit:
     never reads, so every 413 has the same JSON body.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, uploads: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.uploads = dict(uploads or {})  # path -> a larger limit, for the routes that take files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            declared = dict(scope["headers"]).get(b"content-length", b"0")
-            if not declared.isdigit() or int(declared) > self.max_body_bytes:
-                status, error = (413, f"Request body too large (max {self.max_body_bytes} bytes)") \
+            limit = max(self.max_body_bytes, self.uploads.get(scope["path"], 0))
+            # HTTP allows spaces around a header's value: "Content-Length:  123 " is 123.
+            declared = dict(scope["headers"]).get(b"content-length", b"0").strip()
+            if not declared.isdigit() or int(declared) > limit:
+                status, error = (413, f"Request body too large (max {limit} bytes)") \
                     if declared.isdigit() else (400, "Invalid Content-Length header")
                 return await JSONResponse({"error": error}, status_code=status)(scope, receive, send)
         await self.app(scope, receive, send)
 
 
+class StreamedSizeLimit(RequestBodyLimitMiddleware):
+    """Starlette's limit on the bytes a handler reads, with the larger limits of upload routes."""
+
+    def __init__(self, app: ASGIApp, max_body_size: int, uploads: Mapping[str, int] | None = None) -> None:
+        super().__init__(app, max_body_size)
+        self.uploads = dict(uploads or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = max(self.max_body_size, self.uploads.get(scope["path"], 0))
+        await RequestBodyLimitResponder(self.app, limit)(scope, receive, send)
+
+
+class ReceiveDeadline:
+    """A request's body must be in within `seconds` of its headers, else 408 and the connection closed.
+
+    Servers bound the time to receive headers; nothing bounds a body that stalls after them, so
+    a client could hold a connection (and what it buffered) for as long as it liked. Past the
+    deadline the app's `receive()` says the client disconnected, so a handler stops as it would
+    for a client that went away, and this middleware answers in its place.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        deadline = asyncio.get_running_loop().time() + self.seconds
+        body_in = timed_out = started = False
+
+        async def receive_in_time() -> Message:
+            nonlocal body_in, timed_out
+            if body_in:  # afterwards receive() only waits for a disconnect: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                timed_out = True
+                return {"type": "http.disconnect"}
+            body_in = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_in_time, send_started)
+        except ClientDisconnect:
+            if not timed_out:  # the client really went away
+                raise
+        if timed_out and not started:
+            response = JSONResponse({"error": f"Request body not received within {self.seconds:g} s"},
+                                    status_code=408, headers={"Connection": "close"})
+            await response(scope, receive, send)
+
+
 class RequestLog:
-    """One JSON line per request; the key itself is never logged, only the workspace it maps to."""
+    """One JSON line per request; the key itself is never logged, only the workspace it maps to.
+
+    A client that goes away before its answer is logged with status 499 (as nginx does), in the
+    same one line and without a traceback: it is not an error of ours.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -50,6 +123,8 @@ class RequestLog:
 
         try:
             await self.app(scope, receive, send_status)
+        except ClientDisconnect:
+            status = 499
         finally:
             route = scope.get("route")
             log_event(

@@ -18,7 +18,7 @@ CREATE TABLE api_keys (
   created_at INTEGER NOT NULL,
   last_used_at INTEGER,
   revoked_at INTEGER
-);
+, livemode INTEGER NOT NULL DEFAULT 1 CHECK (livemode IN (0, 1)));
 
 CREATE INDEX api_keys_workspace ON api_keys(workspace_id);
 
@@ -30,7 +30,7 @@ CREATE TABLE sites (
   origins TEXT NOT NULL DEFAULT '[]',
   settings TEXT NOT NULL DEFAULT '{}',
   created_at INTEGER NOT NULL
-);
+, deleted_at INTEGER);
 
 CREATE INDEX sites_workspace ON sites(workspace_id);
 
@@ -204,7 +204,7 @@ CREATE TABLE checklist_groups (
   name TEXT NOT NULL,
   position INTEGER NOT NULL DEFAULT 0,
   conditions TEXT
-);
+, deleted_at INTEGER);
 
 CREATE TABLE checklist_items (
   id TEXT PRIMARY KEY,
@@ -217,23 +217,9 @@ CREATE TABLE checklist_items (
   conditions TEXT,
   validation_rules TEXT,
   position INTEGER NOT NULL DEFAULT 0
-);
+, deleted_at INTEGER);
 
 CREATE INDEX checklist_items_group ON checklist_items(workspace_id, group_id, position);
-
-CREATE TABLE lead_checklist_items (
-  id TEXT PRIMARY KEY,
-  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-  lead_id INTEGER NOT NULL REFERENCES leads(lead_id),
-  checklist_item_id TEXT NOT NULL REFERENCES checklist_items(id),
-  value TEXT,
-  status TEXT NOT NULL DEFAULT 'TODO'
-    CHECK (status IN ('TODO', 'COMPLETED', 'INVALID', 'SKIPPED', 'NEEDS_REVIEW')),
-  source TEXT CHECK (source IN ('agent', 'imported', 'manual', 'portal')),
-  item_override TEXT,
-  updated_at INTEGER NOT NULL,
-  UNIQUE (lead_id, checklist_item_id)
-);
 
 CREATE TABLE documents (
   id TEXT PRIMARY KEY,
@@ -245,7 +231,7 @@ CREATE TABLE documents (
   content_type TEXT,
   size INTEGER,
   created_at INTEGER NOT NULL
-);
+, source TEXT CHECK (source IN ('agent', 'imported', 'manual', 'portal')));
 
 CREATE INDEX documents_lead ON documents(lead_id);
 
@@ -262,7 +248,7 @@ CREATE TABLE action_logs (
   data TEXT,
   scheduled_for INTEGER,
   created_at INTEGER NOT NULL
-);
+, source TEXT CHECK (source IN ('agent', 'imported', 'manual', 'portal')), message_id TEXT REFERENCES messages(id), document_id TEXT REFERENCES documents(id), updated_at INTEGER);
 
 CREATE INDEX action_logs_lead ON action_logs(lead_id, created_at);
 
@@ -278,37 +264,7 @@ CREATE TABLE lines (
   workspace_id TEXT NOT NULL REFERENCES workspaces(id),
   name TEXT NOT NULL,
   address TEXT NOT NULL
-);
-
-CREATE TABLE conversation_tags (
-  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-  contact TEXT NOT NULL,
-  tag TEXT NOT NULL,
-  PRIMARY KEY (workspace_id, contact, tag)
-) WITHOUT ROWID;
-
-CREATE TABLE analyses (
-  id TEXT PRIMARY KEY,
-  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-  lead_id INTEGER REFERENCES leads(lead_id),
-  created_at INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('processing', 'completed', 'failed')),
-  livemode INTEGER NOT NULL DEFAULT 0,
-  agent_id TEXT,
-  contact_id TEXT,
-  duration_ms INTEGER,
-  audio_key TEXT,
-  audio_size INTEGER,
-  audio_format TEXT,
-  transcript TEXT,
-  results TEXT,
-  webhook_url TEXT,
-  completed_at INTEGER,
-  processing_time_ms INTEGER,
-  error_message TEXT
-);
-
-CREATE INDEX analyses_created ON analyses(workspace_id, created_at);
+, created_at INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE exports (
   id TEXT PRIMARY KEY,
@@ -316,7 +272,7 @@ CREATE TABLE exports (
   r2_key TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
-);
+, size INTEGER, row_count INTEGER);
 
 CREATE INDEX exports_expiry ON exports(expires_at);
 
@@ -646,14 +602,6 @@ BEGIN
       sessions = sessions + excluded.sessions;
 END;
 
-CREATE TRIGGER events_rollup_page_view AFTER INSERT ON events WHEN NEW.type = 'page_view'
-BEGIN
-  INSERT OR IGNORE INTO rollup_page_session (workspace_id, session_id, page)
-    VALUES (NEW.workspace_id, NEW.session_id, coalesce(NEW.url, ''));
-  INSERT INTO rollup_page (workspace_id, page, views, sessions) VALUES (NEW.workspace_id, coalesce(NEW.url, ''), 1, changes())
-    ON CONFLICT (workspace_id, page) DO UPDATE SET views = views + 1, sessions = sessions + excluded.sessions;
-END;
-
 CREATE INDEX submissions_visitor ON submissions(workspace_id, visitor_id);
 
 CREATE TABLE "messages" (
@@ -721,5 +669,724 @@ CREATE TRIGGER action_logs_follow_ups_delete AFTER DELETE ON action_logs
 BEGIN
   DELETE FROM lead_follow_ups WHERE lead_id = OLD.lead_id;
   INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id = OLD.lead_id GROUP BY lead_id;
+END;
+
+CREATE VIEW page_of (urls, url, page) AS
+  SELECT urls, url,
+         substr(head, 1, CASE instr(head, '?') WHEN 0 THEN length(head) ELSE instr(head, '?') - 1 END)
+         || CASE WHEN substr(fragment, 2, 1) IN ('/', '!') THEN fragment ELSE '' END
+  FROM (SELECT json AS urls, value AS url,
+               CASE instr(value, '#') WHEN 0 THEN value ELSE substr(value, 1, instr(value, '#') - 1) END AS head,
+               CASE instr(value, '#') WHEN 0 THEN '' ELSE substr(value, instr(value, '#')) END AS fragment
+        FROM json_each);
+
+CREATE TRIGGER events_rollup_page_view AFTER INSERT ON events WHEN NEW.type = 'page_view'
+BEGIN
+  INSERT OR IGNORE INTO rollup_page_session (workspace_id, session_id, page)
+    SELECT NEW.workspace_id, NEW.session_id, page FROM page_of WHERE urls = json_array(coalesce(NEW.url, ''));
+  INSERT INTO rollup_page (workspace_id, page, views, sessions)
+    SELECT NEW.workspace_id, page, 1, changes() FROM page_of WHERE urls = json_array(coalesce(NEW.url, ''))
+    ON CONFLICT (workspace_id, page) DO UPDATE SET views = views + 1, sessions = sessions + excluded.sessions;
+END;
+
+CREATE INDEX checklist_groups_workspace ON checklist_groups(workspace_id, position);
+
+CREATE UNIQUE INDEX checklist_items_code ON checklist_items(workspace_id, code COLLATE NOCASE);
+
+CREATE TABLE "lead_checklist_items" (
+  id TEXT NOT NULL UNIQUE,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  lead_id INTEGER NOT NULL REFERENCES leads(lead_id),
+  checklist_item_id TEXT NOT NULL REFERENCES checklist_items(id),
+  value TEXT,
+  status TEXT NOT NULL DEFAULT 'TODO'
+    CHECK (status IN ('TODO', 'COMPLETED', 'INVALID', 'SKIPPED', 'NEEDS_REVIEW')),
+  source TEXT CHECK (source IN ('agent', 'imported', 'manual', 'portal')),
+  item_override TEXT,
+  reason TEXT,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (lead_id, checklist_item_id)
+) WITHOUT ROWID;
+
+CREATE INDEX lead_checklist_items_item ON lead_checklist_items(workspace_id, checklist_item_id);
+
+CREATE INDEX documents_item ON documents(lead_id, checklist_item_id);
+
+CREATE INDEX leads_external ON leads(workspace_id, external_lead_id);
+
+CREATE TABLE signing_keys (
+  name TEXT PRIMARY KEY,
+  secret BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE VIEW lead_analytics_messages (id, lead_id, channel, inbound, outbound, at, edited, rejected) AS
+  SELECT id, lead_id, channel,
+         direction = 'inbound',
+         direction = 'outbound' AND status != 'failed'
+           AND (draft_state IS NULL OR draft_state IN ('approved', 'edited')),
+         created_at,
+         draft_state IS 'edited',
+         draft_state IS 'rejected'
+  FROM messages WHERE lead_id IS NOT NULL AND channel IN ('sms', 'email', 'whatsapp');
+
+CREATE TABLE lead_message_stats (
+  lead_id INTEGER NOT NULL,
+  channel TEXT NOT NULL,
+  inbound INTEGER NOT NULL,
+  outbound INTEGER NOT NULL,
+  last_inbound_at INTEGER,
+  last_outbound_at INTEGER,
+  edited INTEGER NOT NULL,
+  rejected INTEGER NOT NULL,
+  PRIMARY KEY (lead_id, channel)
+) WITHOUT ROWID;
+
+CREATE TRIGGER messages_lead_stats_insert AFTER INSERT ON messages WHEN NEW.lead_id IS NOT NULL
+BEGIN
+  DELETE FROM lead_message_stats WHERE lead_id = NEW.lead_id;
+  INSERT INTO lead_message_stats
+    SELECT lead_id, channel, sum(inbound), sum(outbound), max(CASE WHEN inbound THEN at END),
+           max(CASE WHEN outbound THEN at END), sum(edited), sum(rejected)
+    FROM lead_analytics_messages WHERE lead_id = NEW.lead_id GROUP BY lead_id, channel;
+END;
+
+CREATE TRIGGER messages_lead_stats_update
+AFTER UPDATE OF lead_id, channel, direction, status, draft_state, created_at ON messages
+BEGIN
+  DELETE FROM lead_message_stats WHERE lead_id IN (OLD.lead_id, NEW.lead_id);
+  INSERT INTO lead_message_stats
+    SELECT lead_id, channel, sum(inbound), sum(outbound), max(CASE WHEN inbound THEN at END),
+           max(CASE WHEN outbound THEN at END), sum(edited), sum(rejected)
+    FROM lead_analytics_messages WHERE lead_id IN (OLD.lead_id, NEW.lead_id) GROUP BY lead_id, channel;
+END;
+
+CREATE TRIGGER messages_lead_stats_delete AFTER DELETE ON messages WHEN OLD.lead_id IS NOT NULL
+BEGIN
+  DELETE FROM lead_message_stats WHERE lead_id = OLD.lead_id;
+  INSERT INTO lead_message_stats
+    SELECT lead_id, channel, sum(inbound), sum(outbound), max(CASE WHEN inbound THEN at END),
+           max(CASE WHEN outbound THEN at END), sum(edited), sum(rejected)
+    FROM lead_analytics_messages WHERE lead_id = OLD.lead_id GROUP BY lead_id, channel;
+END;
+
+CREATE TABLE lead_interventions (
+  lead_id INTEGER PRIMARY KEY,
+  manual_updates INTEGER NOT NULL,
+  document_overrides INTEGER NOT NULL,
+  escalations INTEGER NOT NULL
+);
+
+CREATE TRIGGER action_logs_interventions_insert AFTER INSERT ON action_logs WHEN NEW.intervention IS NOT NULL
+BEGIN
+  DELETE FROM lead_interventions WHERE lead_id = NEW.lead_id;
+  INSERT INTO lead_interventions
+    SELECT lead_id, sum(intervention = 'manual_update'), sum(intervention = 'document_override'),
+           sum(intervention = 'escalation')
+    FROM action_logs WHERE lead_id = NEW.lead_id AND intervention IS NOT NULL GROUP BY lead_id;
+END;
+
+CREATE TRIGGER action_logs_interventions_update AFTER UPDATE OF lead_id, intervention ON action_logs
+BEGIN
+  DELETE FROM lead_interventions WHERE lead_id IN (OLD.lead_id, NEW.lead_id);
+  INSERT INTO lead_interventions
+    SELECT lead_id, sum(intervention = 'manual_update'), sum(intervention = 'document_override'),
+           sum(intervention = 'escalation')
+    FROM action_logs WHERE lead_id IN (OLD.lead_id, NEW.lead_id) AND intervention IS NOT NULL GROUP BY lead_id;
+END;
+
+CREATE TRIGGER action_logs_interventions_delete AFTER DELETE ON action_logs WHEN OLD.intervention IS NOT NULL
+BEGIN
+  DELETE FROM lead_interventions WHERE lead_id = OLD.lead_id;
+  INSERT INTO lead_interventions
+    SELECT lead_id, sum(intervention = 'manual_update'), sum(intervention = 'document_override'),
+           sum(intervention = 'escalation')
+    FROM action_logs WHERE lead_id = OLD.lead_id AND intervention IS NOT NULL GROUP BY lead_id;
+END;
+
+CREATE TABLE lead_completion (
+  lead_id INTEGER PRIMARY KEY REFERENCES leads(lead_id),
+  total_required INTEGER NOT NULL,
+  total_completed INTEGER NOT NULL,
+  agent INTEGER NOT NULL,
+  imported INTEGER NOT NULL,
+  manual INTEGER NOT NULL,
+  portal INTEGER NOT NULL,
+  checklist_items TEXT NOT NULL DEFAULT '[]',
+  checklist_csv TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE lead_day_totals (
+  workspace_id TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  leads INTEGER NOT NULL DEFAULT 0,
+  submitted INTEGER NOT NULL DEFAULT 0,
+  opted_out INTEGER NOT NULL DEFAULT 0,
+  evaluated INTEGER NOT NULL DEFAULT 0,
+  total_required INTEGER NOT NULL DEFAULT 0,
+  total_completed INTEGER NOT NULL DEFAULT 0,
+  agent INTEGER NOT NULL DEFAULT 0,
+  imported INTEGER NOT NULL DEFAULT 0,
+  manual INTEGER NOT NULL DEFAULT 0,
+  portal INTEGER NOT NULL DEFAULT 0,
+  manual_updates INTEGER NOT NULL DEFAULT 0,
+  document_overrides INTEGER NOT NULL DEFAULT 0,
+  escalations INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workspace_id, day)
+) WITHOUT ROWID;
+
+CREATE TABLE lead_day_channels (
+  workspace_id TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  channel TEXT NOT NULL,
+  inbound INTEGER NOT NULL DEFAULT 0,
+  outbound INTEGER NOT NULL DEFAULT 0,
+  edited INTEGER NOT NULL DEFAULT 0,
+  rejected INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workspace_id, day, channel)
+) WITHOUT ROWID;
+
+CREATE TRIGGER leads_day_insert AFTER INSERT ON leads WHEN NEW.deleted_at IS NULL AND NEW.is_test = 0
+BEGIN
+  INSERT INTO lead_day_totals
+    SELECT NEW.workspace_id, NEW.created_at / 86400000, 1, NEW.submitted_at IS NOT NULL, NEW.opted_out_at IS NOT NULL,
+           c.lead_id IS NOT NULL, coalesce(c.total_required, 0), coalesce(c.total_completed, 0), coalesce(c.agent, 0),
+           coalesce(c.imported, 0), coalesce(c.manual, 0), coalesce(c.portal, 0), coalesce(i.manual_updates, 0),
+           coalesce(i.document_overrides, 0), coalesce(i.escalations, 0)
+    FROM (SELECT 1) LEFT JOIN lead_completion c ON c.lead_id = NEW.lead_id
+    LEFT JOIN lead_interventions i ON i.lead_id = NEW.lead_id WHERE true
+    ON CONFLICT (workspace_id, day) DO UPDATE SET leads = leads + excluded.leads,
+      submitted = submitted + excluded.submitted, opted_out = opted_out + excluded.opted_out,
+      evaluated = evaluated + excluded.evaluated, total_required = total_required + excluded.total_required,
+      total_completed = total_completed + excluded.total_completed, agent = agent + excluded.agent,
+      imported = imported + excluded.imported, manual = manual + excluded.manual, portal = portal + excluded.portal,
+      manual_updates = manual_updates + excluded.manual_updates,
+      document_overrides = document_overrides + excluded.document_overrides,
+      escalations = escalations + excluded.escalations;
+  INSERT INTO lead_day_channels
+    SELECT NEW.workspace_id, NEW.created_at / 86400000, channel, inbound, outbound, edited, rejected
+    FROM lead_message_stats WHERE lead_id = NEW.lead_id
+    ON CONFLICT (workspace_id, day, channel) DO UPDATE SET inbound = inbound + excluded.inbound,
+      outbound = outbound + excluded.outbound, edited = edited + excluded.edited, rejected = rejected + excluded.rejected;
+END;
+
+CREATE TRIGGER leads_day_update
+AFTER UPDATE OF workspace_id, created_at, deleted_at, is_test, submitted_at, opted_out_at ON leads
+WHEN OLD.workspace_id IS NOT NEW.workspace_id OR OLD.created_at IS NOT NEW.created_at
+  OR OLD.deleted_at IS NOT NEW.deleted_at OR OLD.is_test IS NOT NEW.is_test
+  OR OLD.submitted_at IS NOT NEW.submitted_at OR OLD.opted_out_at IS NOT NEW.opted_out_at
+BEGIN
+  INSERT INTO lead_day_totals
+    SELECT OLD.workspace_id, OLD.created_at / 86400000, -1, -(OLD.submitted_at IS NOT NULL),
+           -(OLD.opted_out_at IS NOT NULL), -(c.lead_id IS NOT NULL), -coalesce(c.total_required, 0),
+           -coalesce(c.total_completed, 0), -coalesce(c.agent, 0), -coalesce(c.imported, 0), -coalesce(c.manual, 0),
+           -coalesce(c.portal, 0), -coalesce(i.manual_updates, 0), -coalesce(i.document_overrides, 0),
+           -coalesce(i.escalations, 0)
+    FROM (SELECT 1) LEFT JOIN lead_completion c ON c.lead_id = OLD.lead_id
+    LEFT JOIN lead_interventions i ON i.lead_id = OLD.lead_id WHERE OLD.deleted_at IS NULL AND OLD.is_test = 0
+    ON CONFLICT (workspace_id, day) DO UPDATE SET leads = leads + excluded.leads,
+      submitted = submitted + excluded.submitted, opted_out = opted_out + excluded.opted_out,
+      evaluated = evaluated + excluded.evaluated, total_required = total_required + excluded.total_required,
+      total_completed = total_completed + excluded.total_completed, agent = agent + excluded.agent,
+      imported = imported + excluded.imported, manual = manual + excluded.manual, portal = portal + excluded.portal,
+      manual_updates = manual_updates + excluded.manual_updates,
+      document_overrides = document_overrides + excluded.document_overrides,
+      escalations = escalations + excluded.escalations;
+  INSERT INTO lead_day_channels
+    SELECT OLD.workspace_id, OLD.created_at / 86400000, channel, -inbound, -outbound, -edited, -rejected
+    FROM lead_message_stats WHERE lead_id = OLD.lead_id AND OLD.deleted_at IS NULL AND OLD.is_test = 0
+    ON CONFLICT (workspace_id, day, channel) DO UPDATE SET inbound = inbound + excluded.inbound,
+      outbound = outbound + excluded.outbound, edited = edited + excluded.edited, rejected = rejected + excluded.rejected;
+  INSERT INTO lead_day_totals
+    SELECT NEW.workspace_id, NEW.created_at / 86400000, 1, NEW.submitted_at IS NOT NULL, NEW.opted_out_at IS NOT NULL,
+           c.lead_id IS NOT NULL, coalesce(c.total_required, 0), coalesce(c.total_completed, 0), coalesce(c.agent, 0),
+           coalesce(c.imported, 0), coalesce(c.manual, 0), coalesce(c.portal, 0), coalesce(i.manual_updates, 0),
+           coalesce(i.document_overrides, 0), coalesce(i.escalations, 0)
+    FROM (SELECT 1) LEFT JOIN lead_completion c ON c.lead_id = NEW.lead_id
+    LEFT JOIN lead_interventions i ON i.lead_id = NEW.lead_id WHERE NEW.deleted_at IS NULL AND NEW.is_test = 0
+    ON CONFLICT (workspace_id, day) DO UPDATE SET leads = leads + excluded.leads,
+      submitted = submitted + excluded.submitted, opted_out = opted_out + excluded.opted_out,
+      evaluated = evaluated + excluded.evaluated, total_required = total_required + excluded.total_required,
+      total_completed = total_completed + excluded.total_completed, agent = agent + excluded.agent,
+      imported = imported + excluded.imported, manual = manual + excluded.manual, portal = portal + excluded.portal,
+      manual_updates = manual_updates + excluded.manual_updates,
+      document_overrides = document_overrides + excluded.document_overrides,
+      escalations = escalations + excluded.escalations;
+  INSERT INTO lead_day_channels
+    SELECT NEW.workspace_id, NEW.created_at / 86400000, channel, inbound, outbound, edited, rejected
+    FROM lead_message_stats WHERE lead_id = NEW.lead_id AND NEW.deleted_at IS NULL AND NEW.is_test = 0
+    ON CONFLICT (workspace_id, day, channel) DO UPDATE SET inbound = inbound + excluded.inbound,
+      outbound = outbound + excluded.outbound, edited = edited + excluded.edited, rejected = rejected + excluded.rejected;
+END;
+
+CREATE TRIGGER leads_day_delete AFTER DELETE ON leads WHEN OLD.deleted_at IS NULL AND OLD.is_test = 0
+BEGIN
+  UPDATE lead_day_totals SET leads = leads - 1, submitted = submitted - (OLD.submitted_at IS NOT NULL),
+    opted_out = opted_out - (OLD.opted_out_at IS NOT NULL),
+    evaluated = evaluated - EXISTS (SELECT 1 FROM lead_completion WHERE lead_id = OLD.lead_id),
+    total_required = total_required - coalesce((SELECT total_required FROM lead_completion WHERE lead_id = OLD.lead_id), 0),
+    total_completed = total_completed - coalesce((SELECT total_completed FROM lead_completion WHERE lead_id = OLD.lead_id), 0),
+    agent = agent - coalesce((SELECT agent FROM lead_completion WHERE lead_id = OLD.lead_id), 0),
+    imported = imported - coalesce((SELECT imported FROM lead_completion WHERE lead_id = OLD.lead_id), 0),
+    manual = manual - coalesce((SELECT manual FROM lead_completion WHERE lead_id = OLD.lead_id), 0),
+    portal = portal - coalesce((SELECT portal FROM lead_completion WHERE lead_id = OLD.lead_id), 0),
+    manual_updates = manual_updates - coalesce((SELECT manual_updates FROM lead_interventions WHERE lead_id = OLD.lead_id), 0),
+    document_overrides = document_overrides - coalesce((SELECT document_overrides FROM lead_interventions WHERE lead_id = OLD.lead_id), 0),
+    escalations = escalations - coalesce((SELECT escalations FROM lead_interventions WHERE lead_id = OLD.lead_id), 0)
+  WHERE workspace_id = OLD.workspace_id AND day = OLD.created_at / 86400000;
+  INSERT INTO lead_day_channels
+    SELECT OLD.workspace_id, OLD.created_at / 86400000, channel, -inbound, -outbound, -edited, -rejected
+    FROM lead_message_stats WHERE lead_id = OLD.lead_id
+    ON CONFLICT (workspace_id, day, channel) DO UPDATE SET inbound = inbound + excluded.inbound,
+      outbound = outbound + excluded.outbound, edited = edited + excluded.edited, rejected = rejected + excluded.rejected;
+END;
+
+CREATE TRIGGER lead_completion_day_insert AFTER INSERT ON lead_completion
+BEGIN
+  UPDATE lead_day_totals SET evaluated = evaluated + 1, total_required = total_required + NEW.total_required,
+    total_completed = total_completed + NEW.total_completed, agent = agent + NEW.agent,
+    imported = imported + NEW.imported, manual = manual + NEW.manual, portal = portal + NEW.portal
+  WHERE (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                               WHERE lead_id = NEW.lead_id AND deleted_at IS NULL AND is_test = 0);
+END;
+
+CREATE TRIGGER lead_completion_day_update AFTER UPDATE ON lead_completion
+BEGIN
+  UPDATE lead_day_totals SET evaluated = evaluated - 1, total_required = total_required - OLD.total_required,
+    total_completed = total_completed - OLD.total_completed, agent = agent - OLD.agent,
+    imported = imported - OLD.imported, manual = manual - OLD.manual, portal = portal - OLD.portal
+  WHERE (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                               WHERE lead_id = OLD.lead_id AND deleted_at IS NULL AND is_test = 0);
+  UPDATE lead_day_totals SET evaluated = evaluated + 1, total_required = total_required + NEW.total_required,
+    total_completed = total_completed + NEW.total_completed, agent = agent + NEW.agent,
+    imported = imported + NEW.imported, manual = manual + NEW.manual, portal = portal + NEW.portal
+  WHERE (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                               WHERE lead_id = NEW.lead_id AND deleted_at IS NULL AND is_test = 0);
+END;
+
+CREATE TRIGGER lead_completion_day_delete AFTER DELETE ON lead_completion
+BEGIN
+  UPDATE lead_day_totals SET evaluated = evaluated - 1, total_required = total_required - OLD.total_required,
+    total_completed = total_completed - OLD.total_completed, agent = agent - OLD.agent,
+    imported = imported - OLD.imported, manual = manual - OLD.manual, portal = portal - OLD.portal
+  WHERE (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                               WHERE lead_id = OLD.lead_id AND deleted_at IS NULL AND is_test = 0);
+END;
+
+CREATE TRIGGER lead_interventions_day_insert AFTER INSERT ON lead_interventions
+BEGIN
+  UPDATE lead_day_totals SET manual_updates = manual_updates + NEW.manual_updates,
+    document_overrides = document_overrides + NEW.document_overrides, escalations = escalations + NEW.escalations
+  WHERE (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                               WHERE lead_id = NEW.lead_id AND deleted_at IS NULL AND is_test = 0);
+END;
+
+CREATE TRIGGER lead_interventions_day_update AFTER UPDATE ON lead_interventions
+BEGIN
+  UPDATE lead_day_totals SET manual_updates = manual_updates - OLD.manual_updates,
+    document_overrides = document_overrides - OLD.document_overrides, escalations = escalations - OLD.escalations
+  WHERE (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                               WHERE lead_id = OLD.lead_id AND deleted_at IS NULL AND is_test = 0);
+  UPDATE lead_day_totals SET manual_updates = manual_updates + NEW.manual_updates,
+    document_overrides = document_overrides + NEW.document_overrides, escalations = escalations + NEW.escalations
+  WHERE (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                               WHERE lead_id = NEW.lead_id AND deleted_at IS NULL AND is_test = 0);
+END;
+
+CREATE TRIGGER lead_interventions_day_delete AFTER DELETE ON lead_interventions
+BEGIN
+  UPDATE lead_day_totals SET manual_updates = manual_updates - OLD.manual_updates,
+    document_overrides = document_overrides - OLD.document_overrides, escalations = escalations - OLD.escalations
+  WHERE (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                               WHERE lead_id = OLD.lead_id AND deleted_at IS NULL AND is_test = 0);
+END;
+
+CREATE TRIGGER lead_message_stats_day_insert AFTER INSERT ON lead_message_stats
+BEGIN
+  INSERT INTO lead_day_channels
+    SELECT workspace_id, created_at / 86400000, NEW.channel, NEW.inbound, NEW.outbound, NEW.edited, NEW.rejected
+    FROM leads WHERE lead_id = NEW.lead_id AND deleted_at IS NULL AND is_test = 0
+    ON CONFLICT (workspace_id, day, channel) DO UPDATE SET inbound = inbound + excluded.inbound,
+      outbound = outbound + excluded.outbound, edited = edited + excluded.edited, rejected = rejected + excluded.rejected;
+END;
+
+CREATE TRIGGER lead_message_stats_day_update AFTER UPDATE ON lead_message_stats
+BEGIN
+  UPDATE lead_day_channels SET inbound = inbound - OLD.inbound, outbound = outbound - OLD.outbound,
+    edited = edited - OLD.edited, rejected = rejected - OLD.rejected
+  WHERE channel = OLD.channel AND (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                                   WHERE lead_id = OLD.lead_id AND deleted_at IS NULL AND is_test = 0);
+  INSERT INTO lead_day_channels
+    SELECT workspace_id, created_at / 86400000, NEW.channel, NEW.inbound, NEW.outbound, NEW.edited, NEW.rejected
+    FROM leads WHERE lead_id = NEW.lead_id AND deleted_at IS NULL AND is_test = 0
+    ON CONFLICT (workspace_id, day, channel) DO UPDATE SET inbound = inbound + excluded.inbound,
+      outbound = outbound + excluded.outbound, edited = edited + excluded.edited, rejected = rejected + excluded.rejected;
+END;
+
+CREATE TRIGGER lead_message_stats_day_delete AFTER DELETE ON lead_message_stats
+BEGIN
+  UPDATE lead_day_channels SET inbound = inbound - OLD.inbound, outbound = outbound - OLD.outbound,
+    edited = edited - OLD.edited, rejected = rejected - OLD.rejected
+  WHERE channel = OLD.channel AND (workspace_id, day) = (SELECT workspace_id, created_at / 86400000 FROM leads
+                                   WHERE lead_id = OLD.lead_id AND deleted_at IS NULL AND is_test = 0);
+END;
+
+CREATE INDEX campaigns_workspace ON campaigns(workspace_id, created_at);
+
+CREATE INDEX lines_workspace ON lines(workspace_id, created_at);
+
+CREATE TABLE conversation_tags (
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  lead_id INTEGER NOT NULL REFERENCES leads(lead_id),
+  tag TEXT NOT NULL COLLATE NOCASE,
+  -- The positive tags of campaign-analytics-api.md, matched case-insensitively and exactly.
+  positive INTEGER GENERATED ALWAYS AS (lower(tag) IN ('interested', 'to respond', 'to-answer', 'to_answer')) VIRTUAL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (lead_id, tag)
+) WITHOUT ROWID;
+
+CREATE INDEX messages_campaign ON messages(workspace_id, campaign_id, created_at) WHERE campaign_id IS NOT NULL;
+
+CREATE INDEX messages_line ON messages(workspace_id, line_id, created_at) WHERE line_id IS NOT NULL;
+
+CREATE INDEX messages_user ON messages(workspace_id, user_id, created_at) WHERE user_id IS NOT NULL;
+
+CREATE TABLE campaign_groupings (
+  grp INTEGER PRIMARY KEY,  -- by_campaign + 2 * by_line + 4 * by_user
+  by_campaign INTEGER NOT NULL,
+  by_line INTEGER NOT NULL,
+  by_user INTEGER NOT NULL
+);
+
+CREATE TABLE campaign_spans (
+  grp INTEGER NOT NULL REFERENCES campaign_groupings(grp),
+  span INTEGER NOT NULL,
+  PRIMARY KEY (grp, span)
+);
+
+CREATE TABLE campaign_counts (
+  workspace_id TEXT NOT NULL,
+  grp INTEGER NOT NULL,
+  campaign_id TEXT NOT NULL,
+  line_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  span INTEGER NOT NULL,
+  bucket INTEGER NOT NULL,
+  sent INTEGER NOT NULL DEFAULT 0,
+  fallback INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  replied INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workspace_id, grp, campaign_id, line_id, user_id, span, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE campaign_reach (
+  workspace_id TEXT NOT NULL,
+  grp INTEGER NOT NULL,
+  campaign_id TEXT NOT NULL,
+  line_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('reached', 'replied')),
+  span INTEGER NOT NULL,
+  bucket INTEGER NOT NULL,
+  prev_bucket INTEGER NOT NULL,
+  positive INTEGER NOT NULL,
+  messages INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, grp, campaign_id, line_id, user_id, kind, span, bucket, prev_bucket, positive)
+) WITHOUT ROWID;
+
+CREATE INDEX campaign_reach_prev ON campaign_reach(workspace_id, grp, campaign_id, line_id, user_id, kind, span,
+                                                   prev_bucket, bucket) WHERE span = 3600000;
+
+CREATE TABLE campaign_reply_contacts (
+  workspace_id TEXT NOT NULL,
+  contact_key TEXT NOT NULL,
+  positive INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workspace_id, contact_key)
+) WITHOUT ROWID;
+
+CREATE TABLE campaign_changes (
+  workspace_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  contact_key TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  status TEXT NOT NULL,
+  fallback_sms_dispatched INTEGER NOT NULL,
+  campaign_id TEXT,
+  line_id TEXT,
+  user_id TEXT,
+  created_at INTEGER NOT NULL,
+  sign INTEGER NOT NULL
+);
+
+CREATE TABLE campaign_recounts (
+  workspace_id TEXT NOT NULL,
+  contact_key TEXT NOT NULL
+);
+
+CREATE TRIGGER campaign_changes_apply AFTER INSERT ON campaign_changes
+BEGIN
+  INSERT INTO campaign_counts (workspace_id, grp, campaign_id, line_id, user_id, span, bucket, sent, fallback, failed,
+                               replied)
+  SELECT NEW.workspace_id, g.grp,
+         CASE WHEN g.by_campaign THEN NEW.campaign_id ELSE '' END,
+         CASE WHEN g.by_line THEN NEW.line_id ELSE '' END,
+         CASE WHEN g.by_user THEN NEW.user_id ELSE '' END,
+         s.span, NEW.created_at / s.span,
+         NEW.sign * (NEW.direction = 'outbound' AND NEW.status IN ('sent', 'delivered')),
+         NEW.sign * (NEW.direction = 'outbound' AND (NEW.status = 'fallback' OR NEW.fallback_sms_dispatched != 0)),
+         NEW.sign * (NEW.direction = 'outbound' AND NEW.status = 'failed'),
+         NEW.sign * (NEW.direction = 'inbound')
+  FROM campaign_groupings g JOIN campaign_spans s ON s.grp = g.grp
+  WHERE (NEW.direction = 'inbound' OR NEW.status IN ('sent', 'delivered', 'fallback', 'failed')
+         OR NEW.fallback_sms_dispatched != 0)
+    AND (g.by_campaign = 0 OR NEW.campaign_id IS NOT NULL) AND (g.by_line = 0 OR NEW.line_id IS NOT NULL)
+    AND (g.by_user = 0 OR NEW.user_id IS NOT NULL)
+  ON CONFLICT DO UPDATE SET sent = sent + excluded.sent, fallback = fallback + excluded.fallback,
+    failed = failed + excluded.failed, replied = replied + excluded.replied;
+
+  INSERT INTO campaign_reply_contacts (workspace_id, contact_key)
+  SELECT NEW.workspace_id, NEW.contact_key WHERE NEW.direction = 'inbound'
+  ON CONFLICT DO NOTHING;
+
+  INSERT INTO campaign_reach (workspace_id, grp, campaign_id, line_id, user_id, kind, span, bucket, prev_bucket,
+                              positive, messages)
+  SELECT NEW.workspace_id, link.grp, link.campaign_id, link.line_id, link.user_id, link.kind, s.span,
+         CASE part WHEN 1 THEN NEW.created_at / s.span ELSE link.next_at / s.span END,
+         CASE part WHEN 2 THEN NEW.created_at / s.span ELSE coalesce(link.prev_at / s.span, -1) END,
+         link.positive, sum(CASE part WHEN 3 THEN -NEW.sign ELSE NEW.sign END)
+  FROM (
+    SELECT g.grp, k.kind,
+           CASE WHEN g.by_campaign THEN NEW.campaign_id ELSE '' END AS campaign_id,
+           CASE WHEN g.by_line THEN NEW.line_id ELSE '' END AS line_id,
+           CASE WHEN g.by_user THEN NEW.user_id ELSE '' END AS user_id,
+           CASE WHEN k.kind = 'replied' THEN coalesce((SELECT c.positive FROM campaign_reply_contacts c
+             WHERE c.workspace_id = NEW.workspace_id AND c.contact_key = NEW.contact_key), 0) ELSE 0 END AS positive,
+           max(CASE WHEN y.created_at < NEW.created_at OR (y.created_at = NEW.created_at AND y.id < NEW.id)
+               THEN y.created_at END) AS prev_at,
+           min(CASE WHEN y.created_at > NEW.created_at OR (y.created_at = NEW.created_at AND y.id > NEW.id)
+               THEN y.created_at END) AS next_at
+    FROM (SELECT CASE WHEN NEW.direction = 'inbound' THEN 'replied'
+                      WHEN NEW.status IN ('sent', 'delivered') THEN 'reached' END AS kind) k
+    CROSS JOIN campaign_groupings g
+    -- The contact's other messages of the same kind, read once for all eight groupings.
+    LEFT JOIN (SELECT y.id, y.created_at, y.campaign_id, y.line_id, y.user_id FROM messages y
+               WHERE y.workspace_id = NEW.workspace_id AND y.contact_key = NEW.contact_key AND y.id != NEW.id
+                 AND y.direction = NEW.direction AND (NEW.direction = 'inbound' OR y.status IN ('sent', 'delivered'))
+               LIMIT -1) y
+      ON (g.by_campaign = 0 OR y.campaign_id = NEW.campaign_id) AND (g.by_line = 0 OR y.line_id = NEW.line_id)
+         AND (g.by_user = 0 OR y.user_id = NEW.user_id)
+    WHERE k.kind IS NOT NULL
+      AND (g.by_campaign = 0 OR NEW.campaign_id IS NOT NULL) AND (g.by_line = 0 OR NEW.line_id IS NOT NULL)
+      AND (g.by_user = 0 OR NEW.user_id IS NOT NULL)
+    GROUP BY g.grp
+    LIMIT -1  -- one row per grouping, computed once: a subquery with LIMIT is not flattened into the join
+  ) link
+  JOIN campaign_spans s ON s.grp = link.grp
+  CROSS JOIN (SELECT 1 AS part UNION ALL SELECT 2 UNION ALL SELECT 3) parts
+  WHERE part = 1 OR link.next_at IS NOT NULL
+  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 HAVING sum(CASE part WHEN 3 THEN -NEW.sign ELSE NEW.sign END) != 0
+  ON CONFLICT DO UPDATE SET messages = messages + excluded.messages;
+
+  DELETE FROM campaign_changes WHERE rowid = NEW.rowid;
+END;
+
+CREATE TRIGGER campaign_recounts_apply AFTER INSERT ON campaign_recounts
+BEGIN
+  INSERT INTO campaign_reach (workspace_id, grp, campaign_id, line_id, user_id, kind, span, bucket, prev_bucket,
+                              positive, messages)
+  SELECT NEW.workspace_id, moved.grp, moved.campaign_id, moved.line_id, moved.user_id, 'replied', s.span,
+         moved.created_at / s.span, coalesce(moved.prev_at / s.span, -1), flip.positive, sum(flip.sign)
+  FROM (
+    SELECT g.grp,
+           CASE WHEN g.by_campaign THEN x.campaign_id ELSE '' END AS campaign_id,
+           CASE WHEN g.by_line THEN x.line_id ELSE '' END AS line_id,
+           CASE WHEN g.by_user THEN x.user_id ELSE '' END AS user_id,
+           x.created_at,
+           (SELECT max(y.created_at) FROM messages y
+            WHERE y.workspace_id = x.workspace_id AND y.contact_key = x.contact_key AND y.id != x.id
+              AND y.created_at <= x.created_at AND (y.created_at < x.created_at OR y.id < x.id)
+              AND y.direction = 'inbound'
+              AND (g.by_campaign = 0 OR y.campaign_id = x.campaign_id) AND (g.by_line = 0 OR y.line_id = x.line_id)
+              AND (g.by_user = 0 OR y.user_id = x.user_id)) AS prev_at
+    FROM messages x CROSS JOIN campaign_groupings g
+    WHERE x.workspace_id = NEW.workspace_id AND x.contact_key = NEW.contact_key AND x.direction = 'inbound'
+      AND (g.by_campaign = 0 OR x.campaign_id IS NOT NULL) AND (g.by_line = 0 OR x.line_id IS NOT NULL)
+      AND (g.by_user = 0 OR x.user_id IS NOT NULL)
+      AND (SELECT c.positive FROM campaign_reply_contacts c
+           WHERE c.workspace_id = NEW.workspace_id AND c.contact_key = NEW.contact_key)
+          != EXISTS (SELECT 1 FROM messages r JOIN conversation_tags t ON t.lead_id = r.lead_id AND t.positive
+                     WHERE r.workspace_id = NEW.workspace_id AND r.contact_key = NEW.contact_key
+                       AND r.direction = 'inbound' AND t.workspace_id = NEW.workspace_id)
+    LIMIT -1
+  ) moved
+  JOIN campaign_spans s ON s.grp = moved.grp
+  CROSS JOIN (SELECT c.positive, -1 AS sign FROM campaign_reply_contacts c
+              WHERE c.workspace_id = NEW.workspace_id AND c.contact_key = NEW.contact_key
+              UNION ALL
+              SELECT 1 - c.positive, 1 FROM campaign_reply_contacts c
+              WHERE c.workspace_id = NEW.workspace_id AND c.contact_key = NEW.contact_key) flip
+  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+  ON CONFLICT DO UPDATE SET messages = messages + excluded.messages;
+
+  UPDATE campaign_reply_contacts SET positive = EXISTS (
+    SELECT 1 FROM messages r JOIN conversation_tags t ON t.lead_id = r.lead_id AND t.positive
+    WHERE r.workspace_id = NEW.workspace_id AND r.contact_key = NEW.contact_key AND r.direction = 'inbound'
+      AND t.workspace_id = NEW.workspace_id)
+  WHERE workspace_id = NEW.workspace_id AND contact_key = NEW.contact_key;
+
+  DELETE FROM campaign_recounts WHERE rowid = NEW.rowid;
+END;
+
+CREATE TRIGGER messages_campaigns_insert AFTER INSERT ON messages
+BEGIN
+  INSERT INTO campaign_changes VALUES (NEW.workspace_id, NEW.id, NEW.contact_key, NEW.direction, NEW.status,
+    NEW.fallback_sms_dispatched, NEW.campaign_id, NEW.line_id, NEW.user_id, NEW.created_at, 1);
+  INSERT INTO campaign_recounts SELECT NEW.workspace_id, NEW.contact_key WHERE NEW.direction = 'inbound';
+END;
+
+CREATE TRIGGER messages_campaigns_update
+AFTER UPDATE OF workspace_id, lead_id, contact_key, direction, status, fallback_sms_dispatched, campaign_id, line_id,
+  user_id, created_at ON messages
+BEGIN
+  INSERT INTO campaign_changes VALUES (OLD.workspace_id, OLD.id, OLD.contact_key, OLD.direction, OLD.status,
+    OLD.fallback_sms_dispatched, OLD.campaign_id, OLD.line_id, OLD.user_id, OLD.created_at, -1);
+  INSERT INTO campaign_changes VALUES (NEW.workspace_id, NEW.id, NEW.contact_key, NEW.direction, NEW.status,
+    NEW.fallback_sms_dispatched, NEW.campaign_id, NEW.line_id, NEW.user_id, NEW.created_at, 1);
+  INSERT INTO campaign_recounts SELECT OLD.workspace_id, OLD.contact_key WHERE OLD.direction = 'inbound';
+  INSERT INTO campaign_recounts SELECT NEW.workspace_id, NEW.contact_key WHERE NEW.direction = 'inbound';
+END;
+
+CREATE TRIGGER messages_campaigns_delete AFTER DELETE ON messages
+BEGIN
+  INSERT INTO campaign_changes VALUES (OLD.workspace_id, OLD.id, OLD.contact_key, OLD.direction, OLD.status,
+    OLD.fallback_sms_dispatched, OLD.campaign_id, OLD.line_id, OLD.user_id, OLD.created_at, -1);
+  INSERT INTO campaign_recounts SELECT OLD.workspace_id, OLD.contact_key WHERE OLD.direction = 'inbound';
+END;
+
+CREATE TRIGGER conversation_tags_insert AFTER INSERT ON conversation_tags WHEN NEW.positive
+BEGIN
+  INSERT INTO campaign_recounts SELECT DISTINCT workspace_id, contact_key FROM messages
+  WHERE lead_id = NEW.lead_id AND direction = 'inbound';
+END;
+
+CREATE TRIGGER conversation_tags_delete AFTER DELETE ON conversation_tags WHEN OLD.positive
+BEGIN
+  INSERT INTO campaign_recounts SELECT DISTINCT workspace_id, contact_key FROM messages
+  WHERE lead_id = OLD.lead_id AND direction = 'inbound';
+END;
+
+CREATE TABLE analyses (
+  id TEXT PRIMARY KEY,                                    -- a UUID
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  lead_id INTEGER REFERENCES leads(lead_id),              -- the lead contact_id names, if any
+  created_at INTEGER NOT NULL,                            -- epoch ms of the upload
+  status TEXT NOT NULL CHECK (status IN ('processing', 'completed', 'failed')),
+  livemode INTEGER NOT NULL DEFAULT 0 CHECK (livemode IN (0, 1)),
+  agent_id TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  duration_ms INTEGER,
+  audio_key TEXT NOT NULL,                                -- in the RECORDINGS bucket
+  audio_size INTEGER NOT NULL,
+  audio_format TEXT NOT NULL CHECK (audio_format IN ('wav', 'mp3')),
+  transcript_upload TEXT,                                 -- JSON segments sent with the audio
+  transcript TEXT,                                        -- JSON {text, segments, language}
+  results TEXT,                                           -- JSON {compliance, quality, coaching}
+  webhook_url TEXT,
+  completed_at INTEGER,
+  processing_time_ms INTEGER,
+  error_message TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,                    -- processing runs started
+  lease_until INTEGER,                                    -- a runner owns a processing row until then
+  webhook_state TEXT CHECK (webhook_state IN ('pending', 'delivered', 'failed')),
+  webhook_attempts INTEGER NOT NULL DEFAULT 0,
+  webhook_next_at INTEGER,
+  webhook_last_error TEXT,
+  webhook_delivered_at INTEGER
+);
+
+CREATE INDEX analyses_newest ON analyses(workspace_id, created_at DESC, id DESC);
+
+CREATE INDEX analyses_agent ON analyses(workspace_id, agent_id, created_at DESC, id DESC);
+
+CREATE INDEX analyses_contact ON analyses(workspace_id, contact_id, created_at DESC, id DESC);
+
+CREATE INDEX analyses_status ON analyses(workspace_id, status, created_at DESC, id DESC);
+
+CREATE INDEX analyses_lead ON analyses(lead_id) WHERE lead_id IS NOT NULL;
+
+CREATE INDEX analyses_leases ON analyses(lease_until) WHERE status = 'processing';
+
+CREATE INDEX analyses_webhooks_due ON analyses(webhook_next_at) WHERE webhook_state = 'pending';
+
+CREATE TABLE call_settings (
+  workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id),
+  disclosures TEXT NOT NULL,                              -- JSON array of mandatory disclosure phrases
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE rollup_day_dimension (
+  workspace_id TEXT NOT NULL,
+  dimension TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  sessions INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workspace_id, dimension, day, value)
+) WITHOUT ROWID;
+
+CREATE TRIGGER sessions_dimensions_insert AFTER INSERT ON sessions
+BEGIN
+  INSERT INTO rollup_day_dimension (workspace_id, dimension, day, value, sessions)
+    VALUES (NEW.workspace_id, 'device', NEW.started_at / 86400000, coalesce(NEW.device, ''), 1),
+           (NEW.workspace_id, 'browser', NEW.started_at / 86400000, coalesce(NEW.browser, ''), 1),
+           (NEW.workspace_id, 'os', NEW.started_at / 86400000, coalesce(NEW.os, ''), 1),
+           (NEW.workspace_id, 'utm_source', NEW.started_at / 86400000, coalesce(NEW.utm_source, ''), 1),
+           (NEW.workspace_id, 'utm_medium', NEW.started_at / 86400000, coalesce(NEW.utm_medium, ''), 1),
+           (NEW.workspace_id, 'utm_campaign', NEW.started_at / 86400000, coalesce(NEW.utm_campaign, ''), 1)
+    ON CONFLICT (workspace_id, dimension, day, value) DO UPDATE SET sessions = sessions + 1;
+END;
+
+CREATE TRIGGER sessions_dimensions_delete AFTER DELETE ON sessions
+BEGIN
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'device' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.device, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'browser' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.browser, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'os' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.os, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'utm_source' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.utm_source, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'utm_medium' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.utm_medium, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'utm_campaign' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.utm_campaign, '');
+END;
+
+CREATE TRIGGER sessions_dimensions_moved
+AFTER UPDATE OF started_at, device, browser, os, utm_source, utm_medium, utm_campaign ON sessions
+WHEN OLD.started_at / 86400000 != NEW.started_at / 86400000
+  OR OLD.device IS NOT NEW.device OR OLD.browser IS NOT NEW.browser OR OLD.os IS NOT NEW.os
+  OR OLD.utm_source IS NOT NEW.utm_source OR OLD.utm_medium IS NOT NEW.utm_medium
+  OR OLD.utm_campaign IS NOT NEW.utm_campaign
+BEGIN
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'device' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.device, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'browser' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.browser, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'os' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.os, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'utm_source' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.utm_source, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'utm_medium' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.utm_medium, '');
+  UPDATE rollup_day_dimension SET sessions = sessions - 1 WHERE workspace_id = OLD.workspace_id
+    AND dimension = 'utm_campaign' AND day = OLD.started_at / 86400000 AND value = coalesce(OLD.utm_campaign, '');
+  INSERT INTO rollup_day_dimension (workspace_id, dimension, day, value, sessions)
+    VALUES (NEW.workspace_id, 'device', NEW.started_at / 86400000, coalesce(NEW.device, ''), 1),
+           (NEW.workspace_id, 'browser', NEW.started_at / 86400000, coalesce(NEW.browser, ''), 1),
+           (NEW.workspace_id, 'os', NEW.started_at / 86400000, coalesce(NEW.os, ''), 1),
+           (NEW.workspace_id, 'utm_source', NEW.started_at / 86400000, coalesce(NEW.utm_source, ''), 1),
+           (NEW.workspace_id, 'utm_medium', NEW.started_at / 86400000, coalesce(NEW.utm_medium, ''), 1),
+           (NEW.workspace_id, 'utm_campaign', NEW.started_at / 86400000, coalesce(NEW.utm_campaign, ''), 1)
+    ON CONFLICT (workspace_id, dimension, day, value) DO UPDATE SET sessions = sessions + 1;
 END;
 

@@ -13,12 +13,11 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 import handlers
 from cron import cron_loop
 from handlers import system
-from middleware import DeclaredSizeLimit, RequestLog
+from middleware import DeclaredSizeLimit, ReceiveDeadline, RequestLog, StreamedSizeLimit
 from runtime import Env, ExecutionContext, ScheduledEvent, log_event
 from storage.bindings import bindings as make_bindings
 from storage.config import Config
@@ -36,12 +35,13 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
                 await binding.open()
                 opened.append(binding)
             await asyncio.to_thread(handlers.warm)
-            cron_task = asyncio.create_task(cron_loop(app)) if config.crons else None
-            yield
-            if cron_task:
-                cron_task.cancel()
-                await asyncio.gather(cron_task, return_exceptions=True)
-            await app.state.ctx.drain()
+            async with handlers.serving(app):
+                cron_task = asyncio.create_task(cron_loop(app)) if config.crons else None
+                yield
+                if cron_task:
+                    cron_task.cancel()
+                    await asyncio.gather(cron_task, return_exceptions=True)
+                await app.state.ctx.drain()
         finally:
             for binding in reversed(opened):
                 await binding.close()
@@ -50,10 +50,11 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
         routes=handlers.routes(config),
         middleware=[
             Middleware(RequestLog),
-            Middleware(DeclaredSizeLimit, config.settings.max_body_bytes),
+            Middleware(ReceiveDeadline, config.settings.body_timeout_seconds),
+            Middleware(DeclaredSizeLimit, config.settings.max_body_bytes, handlers.UPLOAD_LIMITS),
             # Inside the exception handlers (unlike Starlette(max_body_size=)), so streamed
             # overflows get the same JSON 413. A route with a lower limit (POST /track) reads its own body.
-            Middleware(RequestBodyLimitMiddleware, max_body_size=config.settings.max_body_bytes),
+            Middleware(StreamedSizeLimit, config.settings.max_body_bytes, handlers.UPLOAD_LIMITS),
         ],
         exception_handlers={HTTPException: system.http_error, Exception: system.server_error},
         lifespan=lifespan,

@@ -114,9 +114,11 @@ def naive_daily(days: int) -> Naive:
 
 def naive_pages(limit: int) -> Naive:
     async def run(db: D1Database) -> Any:
-        return await _rows(db, "SELECT url AS page, count(*) AS views, count(DISTINCT session_id) AS unique_sessions"
-                               " FROM events WHERE workspace_id = ? AND type = 'page_view'"
-                               " GROUP BY url ORDER BY views DESC, url LIMIT ?", WS, limit)
+        # A page is its URL without query and fragment: the page_of view of migration 0005.
+        return await _rows(db, "SELECT p.page, count(*) AS views, count(DISTINCT session_id) AS unique_sessions"
+                               " FROM events e JOIN page_of p ON p.urls = json_array(coalesce(e.url, ''))"
+                               " WHERE workspace_id = ? AND type = 'page_view'"
+                               " GROUP BY p.page ORDER BY views DESC, p.page LIMIT ?", WS, limit)
     return run
 
 
@@ -161,7 +163,7 @@ async def naive_storage(db: D1Database) -> Any:
 
 
 _NAIVE_LEAD = (
-    "SELECT l.lead_id, coalesce(l.enquiry_at, l.created_at) AS enquiry_at, l.contact_name, l.email, l.phone,"
+    "SELECT l.lead_id, l.id, coalesce(l.enquiry_at, l.created_at) AS enquiry_at, l.contact_name, l.email, l.phone,"
     " l.project_name, l.project_location, l.project_source, l.country, l.city, l.visitor_id, l.session_id,"
     " l.engagement_score, l.engagement_label, l.form_submit_count, l.suspicion_score, l.status,"
     " (SELECT count(*) FROM messages m WHERE m.lead_id = l.lead_id AND m.direction = 'outbound'"
@@ -211,7 +213,7 @@ def naive_lead(lead_ids: list[int]) -> Naive:
             db, "SELECT submission_id, lead_id, submitted_at, project_name, visitor_id, session_id, contact_email,"
                 " contact_phone, contact_ip, source, referer, cta_name, is_primary_lead, is_duplicate_window,"
                 " payload_json FROM submissions WHERE lead_id = ? ORDER BY submitted_at, submission_id", lead_id)
-        return {"lead": dashboard_lead(row), "sessions": sessions,
+        return {"lead": {**dashboard_lead(row), "uuid": row["id"]}, "sessions": sessions,
                 "submissions": [{**s, "submitted_at": _datetime(s["submitted_at"])} for s in submissions]}
     return run
 

@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# The dashboard at 1M and 10M events (generated databases are cached under bench/data/).
-BENCHMARKS = [["ingest.py"], ["dashboard.py", "--events", "1000000", "10000000"]]
+# The dashboard at 1M and 10M events, campaign metrics at 1M messages, per-lead analytics at 20,000
+# and 100,000 leads (generated databases are cached under bench/data/).
+BENCHMARKS = [["ingest.py"], ["dashboard.py", "--events", "1000000", "10000000"],
+              ["campaigns.py", "--messages", "1000000"], ["leads.py"]]
 
 
 def main() -> int:

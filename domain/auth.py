@@ -9,6 +9,7 @@ from enum import Enum
 
 from starlette.requests import Request
 
+from domain.workspaces import WorkspaceError
 from runtime import Env, now_ms
 from storage.d1 import D1Database
 
@@ -25,6 +26,7 @@ class AuthFailure(Enum):
 class Principal:
     workspace_id: str
     key_id: int | None  # None for the configured ANALYTICS_API_KEY
+    livemode: bool = True  # a test key's writes are marked livemode false; the configured key is live
 
 
 def presented_key(request: Request) -> str | None:
@@ -47,25 +49,40 @@ async def authenticate(request: Request, env: Env) -> Principal | AuthFailure:
     if configured and hmac.compare_digest(key.encode(), str(configured).encode()):
         return Principal(DEFAULT_WORKSPACE, None)
     rows = await env.DB.prepare(
-        "SELECT id, workspace_id, key_hash FROM api_keys WHERE prefix = ? AND revoked_at IS NULL"
+        "SELECT id, workspace_id, key_hash, livemode FROM api_keys WHERE prefix = ? AND revoked_at IS NULL"
     ).bind(key[:_PREFIX_LEN]).all()
     digest = _hash(key)
     for row in rows.results:
         if hmac.compare_digest(digest, row["key_hash"]):
-            return Principal(row["workspace_id"], row["id"])
+            return Principal(row["workspace_id"], row["id"], bool(row["livemode"]))
     return AuthFailure.INVALID
 
 
-async def create_key(db: D1Database, workspace_id: str, name: str = "") -> tuple[str, int]:
-    """Return the new key (shown once) and its id; only the hash and prefix are stored."""
+async def create_key(db: D1Database, workspace_id: str, name: str = "", *, livemode: bool = True
+                     ) -> tuple[str, int]:
+    """Return the new key (shown once) and its id; only the hash and prefix are stored.
+
+    The workspace must exist (`domain/workspaces.py`): a mistyped id is an error, never a new
+    workspace nobody meant to create.
+    """
     key = "ll_" + secrets.token_urlsafe(32)
-    await db.prepare("INSERT OR IGNORE INTO workspaces (id, name, created_at) VALUES (?, ?, ?)").bind(
-        workspace_id, workspace_id, now_ms()
-    ).run()
-    result = await db.prepare(
-        "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)"
-    ).bind(workspace_id, name, key[:_PREFIX_LEN], _hash(key), now_ms()).run()
+    result = await db.prepare(_INSERT_KEY).bind(workspace_id, name, key[:_PREFIX_LEN], _hash(key), now_ms(),
+                                                int(livemode)).run()
+    if result.meta["changes"] != 1:
+        raise WorkspaceError(f"workspace: no workspace {workspace_id!r}")
     return key, int(result.meta["last_row_id"])
+
+
+async def count_active_keys(db: D1Database) -> int:
+    """Keys not revoked, in every workspace: `serve` refuses a deployment that has no way in."""
+    return int(await db.prepare("SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL").first("n"))
+
+
+# One statement: the key is written only when its workspace exists.
+_INSERT_KEY = (
+    "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, created_at, livemode)"
+    " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = ?1)"
+)
 
 
 async def list_keys(db: D1Database, workspace_id: str | None = None) -> list[dict]:

@@ -3,9 +3,14 @@
 Durability: a request is answered only after the transaction holding its events has
 committed. One writer per process collects the requests that arrive while it lingers
 (`LINGER_SECONDS`, or until `GROUP_EVENTS` events wait) and applies them all in one
-`env.DB.transaction`, so throughput comes from grouping, not from answering early. If the
-transaction fails, every request of the group fails with it (the handler answers 503 and the
-snippet retries); nothing of the group is half-written.
+`env.DB.transaction`, so throughput comes from grouping, not from answering early.
+
+Isolation: validation refuses what SQLite cannot store (domain.json_input's rules), so one
+request's rows should never fail a group; if the group's transaction fails anyway, the writer
+applies the group again with each request under its own savepoint, in one transaction: a
+request whose rows fail is rolled back alone and answered 503, the others commit and get
+their 202. Only a failure of the database itself (closed, full disk) fails every request of
+the group. Either way nothing of a failed request is half-written.
 
 Idempotency: events are inserted with INSERT OR IGNORE on (workspace_id, event_id), and only
 events new to the database count toward sessions, visitors and leads, so a retried batch is
@@ -22,7 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain import json_input
 from domain.engagement import engagement_score
+from domain.json_input import BadJson, first_flaw, has_lone_surrogate
 from domain.dates import DAY_MS, HOUR_MS, date_of, day_of
 from domain.forms import FormSubmission, canonical_field, is_sensitive_field, raise_engagement, record_submission
 from domain.sites import Site
@@ -47,13 +54,19 @@ GROUP_EVENTS = 5000
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _IN_CHUNK = 90  # session ids per IN (...) list, under D1's 100 bound parameters
+_MAX_FIELD_NAME = 200
+_SURROGATE = "contains a lone UTF-16 surrogate"
+# Where props sit in a batch: body (1), events (2), an event (3), its props (4).
+_PROPS_DEPTH = 4
 
 
 class BatchError(ValueError):
     """A batch that is not valid; the message starts with the field, e.g. `events[3].type: ...`."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
+        # Field names can carry a caller's keys: shown escaped and cut short, never as sent.
+        field = field.encode("utf-8", "backslashreplace").decode("utf-8")
+        super().__init__(f"{field if len(field) <= _MAX_FIELD_NAME else field[:_MAX_FIELD_NAME] + '…'}: {problem}")
 
 
 class IngestUnavailable(Exception):
@@ -126,11 +139,11 @@ class Outcome:
 
 
 def decode(body: bytes) -> dict[str, Any]:
-    """JSON whatever the Content-Type said (sendBeacon sends text/plain)."""
+    """JSON whatever the Content-Type said (sendBeacon sends text/plain), without NaN or Infinity."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BatchError("body", "invalid JSON") from None
+        data = json_input.loads(body)
+    except BadJson as error:
+        raise BatchError(error.where, error.problem) from None
     if not isinstance(data, dict):
         raise BatchError("body", "expected a JSON object")
     return data
@@ -157,6 +170,8 @@ def parse_batch(data: dict[str, Any], received_at: int) -> Batch:
                 raise BatchError(f"utm.{key}", f"unknown key (known: {', '.join(UTM_KEYS)})")
             if type(value) is not str or len(value) > 256:
                 raise BatchError(f"utm.{key}", "expected a string of at most 256 characters")
+            if has_lone_surrogate(value):
+                raise BatchError(f"utm.{key}", _SURROGATE)
             if value:
                 utm[key] = value
     webdriver = data.get("webdriver", False)
@@ -188,6 +203,8 @@ def _required_text(data: dict[str, Any], key: str) -> str:
         raise BatchError(key, "required")
     if type(value) is not str or not 0 < len(value) <= MAX_ID_CHARS:
         raise BatchError(key, f"expected a non-empty string of at most {MAX_ID_CHARS} characters")
+    if has_lone_surrogate(value):
+        raise BatchError(key, _SURROGATE)
     return value
 
 
@@ -197,6 +214,8 @@ def _optional_text(data: dict[str, Any], key: str, limit: int) -> str | None:
         return None
     if type(value) is not str or len(value) > limit:
         raise BatchError(key, f"expected a string of at most {limit} characters")
+    if has_lone_surrogate(value):
+        raise BatchError(key, _SURROGATE)
     return value
 
 
@@ -207,10 +226,12 @@ def _event(value: Any, index: int, latest: int) -> Event:
     if type(event_id) is not str or not _EVENT_ID.fullmatch(event_id):
         raise BatchError(f"events[{index}].id", "expected 8 to 64 characters of A-Z a-z 0-9 _ -")
     kind = value.get("type")
+    if kind is None:
+        raise BatchError(f"events[{index}].type", "required")
+    if type(kind) is not str:  # checked first: a list or an object cannot be looked up in a set
+        raise BatchError(f"events[{index}].type", f"expected one of {', '.join(sorted(EVENT_TYPES))}")
     if kind not in EVENT_TYPES:
-        if kind is None:
-            raise BatchError(f"events[{index}].type", "required")
-        raise BatchError(f"events[{index}].type", f"unknown event type {kind!r}")
+        raise BatchError(f"events[{index}].type", f"unknown event type {kind[:64]!r}")
     ts = value.get("ts")
     if type(ts) is not int:
         raise BatchError(f"events[{index}].ts", "expected an integer (epoch milliseconds)")
@@ -219,9 +240,15 @@ def _event(value: Any, index: int, latest: int) -> Event:
     url = value.get("url")
     if type(url) is not str or len(url) > MAX_URL_CHARS or not url[:8].lower().startswith(("http://", "https://")):
         raise BatchError(f"events[{index}].url", f"expected an http(s) URL of at most {MAX_URL_CHARS} characters")
+    if has_lone_surrogate(url):
+        raise BatchError(f"events[{index}].url", _SURROGATE)
     props = value.get("props")
     if not isinstance(props, dict):
         raise BatchError(f"events[{index}].props", "expected an object")
+    # The one free-form part of a batch, and the only one walked: every other field is checked by name.
+    flaw = first_flaw(props, f"events[{index}].props", depth=_PROPS_DEPTH)
+    if flaw is not None:
+        raise BatchError(flaw.where, flaw.problem)
     if kind == "scroll":
         depth = props.get("depth")
         if type(depth) is not int or not 0 <= depth <= 100:
@@ -349,17 +376,29 @@ class IngestWriter:
 
     async def _commit(self, group: list[tuple[Write | BotHit, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in group]
+        now = now_ms()
+        outcomes: Sequence[Outcome | Exception]
         try:
-            outcomes = await self._db.transaction(lambda conn: apply_group(conn, jobs, now_ms()))
-        except Exception as exc:  # every request of the group learns that nothing was stored
-            log_event("ingest.error", error=repr(exc), requests=len(group))
-            for _, future in group:
+            outcomes = await self._db.transaction(lambda conn: apply_group(conn, jobs, now))
+        except Exception as exc:
+            outcomes = [exc] * len(jobs)
+            if len(jobs) > 1:  # perhaps one request's rows: find it, and commit the others without it
+                log_event("ingest.group_retried", error=repr(exc), requests=len(jobs))
+                try:
+                    outcomes = await self._db.transaction(lambda conn: apply_each(conn, jobs, now))
+                except Exception as again:  # the database itself: nothing of the group was stored
+                    outcomes = [again] * len(jobs)
+        for (job, future), outcome in zip(group, outcomes):
+            if isinstance(outcome, Exception):
+                log_event("ingest.error", error=repr(outcome), workspaceId=_workspace_of(job))
                 if not future.done():
-                    future.set_exception(IngestUnavailable(str(exc)))
-            return
-        for (_, future), outcome in zip(group, outcomes):
-            if not future.done():  # a client that went away cancelled its future
+                    future.set_exception(IngestUnavailable(str(outcome)))
+            elif not future.done():  # a client that went away cancelled its future
                 future.set_result(outcome)
+
+
+def _workspace_of(job: Write | BotHit) -> str:
+    return job.workspace_id if isinstance(job, BotHit) else job.site.workspace_id
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -548,6 +587,23 @@ def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _A
             _submit_form(conn, write, event, vpn_of[key], now)
     if raised:
         raise_engagement(conn, raised, now)
+
+
+def apply_each(conn: sqlite3.Connection, jobs: Sequence[Write | BotHit], now: int) -> list[Outcome | Exception]:
+    """After a group failed: every request under its own savepoint, in one transaction, so a
+    request whose rows fail is rolled back alone (its outcome is the error) and the rest commit.
+    An error that ends the transaction itself (a full disk) leaves no savepoint to roll back to,
+    and fails the whole transaction as before."""
+    outcomes: list[Outcome | Exception] = []
+    for job in jobs:
+        conn.execute("SAVEPOINT request")
+        try:
+            outcomes.extend(apply_group(conn, [job], now))
+        except Exception as error:  # whatever one request's rows raise (SQLite, text it cannot bind...)
+            conn.execute("ROLLBACK TO request")
+            outcomes.append(error)
+        conn.execute("RELEASE request")
+    return outcomes
 
 
 def _existing_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _Activity]

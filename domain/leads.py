@@ -179,8 +179,14 @@ class LeadSubmission(TypedDict):
     payload_json: str
 
 
+class DetailLead(DashboardLead):
+    """The detail's lead: also its UUID, the lead's id on the lead-record surface (`/api/v1/leads/:id`)."""
+
+    uuid: str
+
+
 class LeadDetail(TypedDict):
-    lead: DashboardLead
+    lead: DetailLead
     sessions: list[LeadSession]
     submissions: list[LeadSubmission]
 
@@ -219,7 +225,7 @@ _LEADS_PAGE = (
     f" SELECT {_LEAD_FIELDS} FROM page CROSS JOIN leads l ON l.lead_id = page.lead_id{_FOLLOW_UPS_JOIN}"
     " ORDER BY {order}"
 )
-_LEAD = f"SELECT {_LEAD_FIELDS} FROM leads l{_FOLLOW_UPS_JOIN}{_LEADS_WHERE} AND l.lead_id = ?"
+_LEAD = f"SELECT {_LEAD_FIELDS}, l.id FROM leads l{_FOLLOW_UPS_JOIN}{_LEADS_WHERE} AND l.lead_id = ?"
 # CROSS JOIN fixes the join order: from the lead's few visitors into sessions by visitor, rather
 # than walking every session of the workspace in start order. The lead's submissions come by
 # lead (submissions_visitor would walk every submission of the workspace).
@@ -299,7 +305,7 @@ async def lead_detail(db: D1Database, workspace_id: str, lead_id: int) -> LeadDe
     sessions = await db.prepare(_LEAD_SESSIONS).bind(workspace_id, lead_id, row["visitor_id"]).all()
     submissions = await db.prepare(_LEAD_SUBMISSIONS).bind(lead_id, workspace_id).all()
     return {
-        "lead": dashboard_lead(row),
+        "lead": {**dashboard_lead(row), "uuid": row["id"]},
         "sessions": sessions.results,  # type: ignore[typeddict-item]
         "submissions": [{**s, "submitted_at": sql_datetime(s["submitted_at"])}  # type: ignore[misc]
                         for s in submissions.results],

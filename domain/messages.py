@@ -109,3 +109,45 @@ def record_message(conn: sqlite3.Connection, message: NewMessage, now: int) -> R
         message.draft_state, message.body, message.created_at, now,
     ))
     return RecordedMessage(message_id, lead_id, key, status)
+
+
+# --- delivery status callbacks ---------------------------------------------------------------
+
+# Where a status callback may move an outbound message. The same status again is a no-op (a
+# provider may call twice); delivered and failed are final. Leaving `fallback` keeps the fact in
+# `fallback_sms_dispatched`, and the flag is never cleared: SMS was attempted either way.
+STATUS_MOVES: dict[str, tuple[str, ...]] = {
+    "queued": ("sent", "delivered", "fallback", "failed"),
+    "sent": ("delivered", "fallback", "failed"),
+    "fallback": ("sent", "delivered", "failed"),
+    "delivered": (),
+    "failed": (),
+}
+
+_STATUS_OF = "SELECT direction, status, fallback_sms_dispatched FROM messages WHERE id = ? AND workspace_id = ?"
+_MOVE_STATUS = (
+    "UPDATE messages SET status = ?, fallback_sms_dispatched = ?, updated_at = ? WHERE id = ? AND workspace_id = ?"
+)
+
+
+class StatusMoveError(MessageError):
+    """A status callback the message cannot take: a reply, or a move from a final status."""
+
+
+def move_status(conn: sqlite3.Connection, workspace_id: str, message_id: str, status: str, now: int, *,
+                fallback_sms_dispatched: bool = False) -> bool:
+    """Apply a status callback inside the caller's write transaction; False when the workspace has no such message."""
+    row = conn.execute(_STATUS_OF, (message_id, workspace_id)).fetchone()
+    if row is None:
+        return False
+    direction, current, flagged = row
+    if status not in OUTBOUND_STATUSES:
+        raise MessageError(f"status: expected one of {', '.join(OUTBOUND_STATUSES)}")
+    if direction != "outbound":
+        raise StatusMoveError("status: a reply has no delivery status")
+    if status != current and status not in STATUS_MOVES[current]:
+        raise StatusMoveError(f"status: a {current} message cannot become {status}")
+    flag = bool(flagged) or fallback_sms_dispatched or (current == "fallback" and status != "fallback")
+    if status != current or flag != bool(flagged):
+        conn.execute(_MOVE_STATUS, (status, int(flag), now, message_id, workspace_id))
+    return True

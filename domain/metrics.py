@@ -13,12 +13,21 @@ Definitions (UTC throughout; a session's day is the UTC day of its `started_at`)
   durations are `sessions.duration_ms` shown in seconds.
 - completed session: `ended_at` is set (the cron handler closed it). The engagement buckets
   cover completed sessions only.
-- page views: `page_view` events by URL as sent; unique sessions: distinct sessions with a
-  page view of that URL. Counted as the events arrive; pruning raw rows later changes neither.
+- page views: `page_view` events by page, the URL without its query string and fragment (a
+  `#/` or `#!` route stays: the view `page_of` of migration 0005); unique sessions: distinct
+  sessions with a page view of that page. Counted as the events arrive; pruning raw rows
+  later changes neither.
 - realtime: active sessions are those not ended whose last activity is within the last hour;
   events in the last hour are those received (server clock) within it; "today" is the
   current UTC day, the same day the daily series ends on.
 - storage: see `storage()`.
+- breakdowns (ours, beyond the document): device, browser and OS, and utm_source, utm_medium and
+  utm_campaign, each as sessions per value over the last `days` UTC days (a session counts on
+  its start day), most sessions first, ties in value order. An unknown device, browser or OS is
+  null and ranked with the others; a session without a UTM value is in no UTM list. Read from
+  migration 0010's `rollup_day_dimension`.
+- bot hits: requests from crawlers and automated browsers, counted per UTC day when they
+  arrive (`bot_hits`); the same zero-filled series of days as the daily sessions.
 """
 from __future__ import annotations
 
@@ -82,6 +91,53 @@ class Realtime(TypedDict):
 class Storage(TypedDict):
     total_objects: int
     estimated_sessions: int
+
+
+class DeviceSessions(TypedDict):
+    device: str | None
+    sessions: int
+
+
+class BrowserSessions(TypedDict):
+    browser: str | None
+    sessions: int
+
+
+class OsSessions(TypedDict):
+    os: str | None
+    sessions: int
+
+
+class Devices(TypedDict):
+    devices: list[DeviceSessions]
+    browsers: list[BrowserSessions]
+    os: list[OsSessions]
+
+
+class UtmSourceSessions(TypedDict):
+    utm_source: str
+    sessions: int
+
+
+class UtmMediumSessions(TypedDict):
+    utm_medium: str
+    sessions: int
+
+
+class UtmCampaignSessions(TypedDict):
+    utm_campaign: str
+    sessions: int
+
+
+class UtmCampaigns(TypedDict):
+    sources: list[UtmSourceSessions]
+    mediums: list[UtmMediumSessions]
+    campaigns: list[UtmCampaignSessions]
+
+
+class DayBotHits(TypedDict):
+    date: str
+    hits: int
 
 
 # --- shared rules ------------------------------------------------------------------------
@@ -149,6 +205,15 @@ _ACTIVE_SESSIONS = (
 )
 _EVENTS_SINCE = "SELECT count(*) AS n FROM events WHERE workspace_id = ? AND received_at >= ?"
 _STORAGE = "SELECT objects, sessions FROM storage_objects WHERE workspace_id = ?"
+# Unknown values ('') rank last among equals; the UTM lists leave them out altogether.
+_RANKED = (
+    "SELECT value, sum(sessions) AS sessions FROM rollup_day_dimension"
+    " WHERE workspace_id = ? AND dimension = ? AND day BETWEEN ? AND ?{known}"
+    " GROUP BY value HAVING sum(sessions) > 0 ORDER BY sessions DESC, value = '', value LIMIT ?"
+)
+_RANKED_ALL = _RANKED.format(known="")
+_RANKED_KNOWN = _RANKED.format(known=" AND value != ''")
+_BOT_DAYS = "SELECT day, hits FROM bot_hits WHERE workspace_id = ? AND day BETWEEN ? AND ?"
 
 
 async def overview(db: D1Database, workspace_id: str) -> Overview:
@@ -242,3 +307,47 @@ async def storage(db: D1Database, workspace_id: str) -> Storage:
     """
     row = await db.prepare(_STORAGE).bind(workspace_id).first() or {}
     return {"total_objects": row.get("objects", 0), "estimated_sessions": row.get("sessions", 0)}
+
+
+async def devices(db: D1Database, workspace_id: str, days: int, limit: int, now_ms: int) -> Devices:
+    """Sessions by device, browser and OS over the last `days` UTC days; unknown as null."""
+    ranked = [await _ranked(db, _RANKED_ALL, workspace_id, dimension, days, limit, now_ms)
+              for dimension in ("device", "browser", "os")]
+    device, browser, os = ranked
+    return {
+        "devices": [{"device": _known(value), "sessions": n} for value, n in device],
+        "browsers": [{"browser": _known(value), "sessions": n} for value, n in browser],
+        "os": [{"os": _known(value), "sessions": n} for value, n in os],
+    }
+
+
+async def utm_campaigns(db: D1Database, workspace_id: str, days: int, limit: int, now_ms: int) -> UtmCampaigns:
+    """Sessions by utm_source, utm_medium and utm_campaign over the last `days` UTC days."""
+    ranked = [await _ranked(db, _RANKED_KNOWN, workspace_id, dimension, days, limit, now_ms)
+              for dimension in ("utm_source", "utm_medium", "utm_campaign")]
+    source, medium, campaign = ranked
+    return {
+        "sources": [{"utm_source": value, "sessions": n} for value, n in source],
+        "mediums": [{"utm_medium": value, "sessions": n} for value, n in medium],
+        "campaigns": [{"utm_campaign": value, "sessions": n} for value, n in campaign],
+    }
+
+
+async def bot_days(db: D1Database, workspace_id: str, days: int, now_ms: int) -> list[DayBotHits]:
+    """Bot hits per UTC day, the last `days` days ending today, oldest first, zeros included."""
+    if days <= 0:
+        return []
+    last = day_of(now_ms)
+    first = last - days + 1
+    rows = (await db.prepare(_BOT_DAYS).bind(workspace_id, date_of(first), date_of(last)).all()).results
+    hits = {row["day"]: row["hits"] for row in rows}
+    return [{"date": date_of(day), "hits": hits.get(date_of(day), 0)} for day in range(first, last + 1)]
+
+
+async def _ranked(db: D1Database, sql: str, workspace_id: str, dimension: str, days: int, limit: int,
+                  now_ms: int) -> list[tuple[str, int]]:
+    if days <= 0 or limit <= 0:
+        return []
+    last = day_of(now_ms)
+    rows = (await db.prepare(sql).bind(workspace_id, dimension, last - days + 1, last, limit).all()).results
+    return [(row["value"], row["sessions"]) for row in rows]

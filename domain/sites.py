@@ -2,6 +2,9 @@
 
 Ingestion looks sites up through a small in-process cache (`SITE_CACHE_SECONDS`), so a
 change made by another process (the CLI) takes effect within that time.
+
+A deleted site keeps its row (`deleted_at` set), so the sessions and leads it collected keep
+their history; every lookup here skips it, so its key is refused like an unknown one.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from runtime import now_ms
@@ -29,8 +32,19 @@ DEV_WORKSPACE = "default"
 DEV_ORIGINS = ("http://127.0.0.1:8787", "http://localhost:8787")
 ANY_ORIGIN = "*"
 
+
+def dev_origins(ip: str, port: int) -> list[str]:
+    """The development site's origins, from the configured `[dev]` address: that address and the
+    loopback names a browser may use for it. Never from a request."""
+    hosts = dict.fromkeys([f"[{ip}]" if ":" in ip else ip, "127.0.0.1", "localhost"])
+    return [f"http://{host}:{port}" for host in hosts]
+MAX_NAME_LENGTH = 200
+
 _COLUMNS = "id, workspace_id, site_key, name, origins, settings, created_at"
-_BY_KEY = f"SELECT {_COLUMNS} FROM sites WHERE site_key = ?"
+_BY_KEY = f"SELECT {_COLUMNS} FROM sites WHERE site_key = ? AND deleted_at IS NULL"
+_UPDATE = "UPDATE sites SET name = ?, origins = ?, settings = ? WHERE site_key = ? AND deleted_at IS NULL"
+_DELETE = "UPDATE sites SET deleted_at = ? WHERE site_key = ? AND deleted_at IS NULL"
+_RESTORE = "UPDATE sites SET deleted_at = NULL WHERE site_key = ? AND deleted_at IS NOT NULL"
 _INSERT = (
     "INSERT OR IGNORE INTO sites (workspace_id, site_key, name, origins, settings, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -109,6 +123,7 @@ def validate_settings(changes: Mapping[str, Any], current: Mapping[str, Any] | N
 
 async def create_site(db: D1Database, workspace_id: str, origins: Iterable[str], name: str = "") -> dict[str, Any]:
     checked = validate_origins(origins)
+    name = validate_name(name)
     if await db.prepare("SELECT 1 AS found FROM workspaces WHERE id = ?").bind(workspace_id).first() is None:
         raise SiteError(f"workspace: no workspace {workspace_id!r}")
     key = "site_" + secrets.token_urlsafe(16)
@@ -119,29 +134,60 @@ async def create_site(db: D1Database, workspace_id: str, origins: Iterable[str],
 
 async def list_sites(db: D1Database, workspace_id: str | None = None) -> list[dict[str, Any]]:
     if workspace_id is None:
-        result = await db.prepare(f"SELECT {_COLUMNS} FROM sites ORDER BY id").all()
+        result = await db.prepare(f"SELECT {_COLUMNS} FROM sites WHERE deleted_at IS NULL ORDER BY id").all()
     else:
-        result = await db.prepare(f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = ? ORDER BY id") \
-            .bind(workspace_id).all()
+        result = await db.prepare(f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = ? AND deleted_at IS NULL"
+                                  " ORDER BY id").bind(workspace_id).all()
     return [_as_dict(row) for row in result.results]
 
 
+class SiteSnippet(TypedDict):
+    """What installing the snippet on a site needs; nothing about its settings."""
+
+    site_key: str
+    name: str
+    origins: list[str]
+
+
+async def snippet_sites(db: D1Database, workspace_id: str) -> list[SiteSnippet]:
+    return [{"site_key": site["site_key"], "name": site["name"], "origins": site["origins"]}
+            for site in await list_sites(db, workspace_id)]
+
+
 async def update_site(db: D1Database, site_key: str, origins: Iterable[str] | None = None,
-                      settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Replace the origins and/or merge settings; settings not named keep their values."""
+                      settings: Mapping[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
+    """Rename, replace the origins and/or merge settings; what is not named keeps its value."""
     current = await _get(db, site_key)
     new_origins = validate_origins(origins) if origins is not None else current["origins"]
     new_settings = validate_settings(settings or {}, current["settings"])
-    await db.prepare("UPDATE sites SET origins = ?, settings = ? WHERE site_key = ?") \
-        .bind(json.dumps(new_origins), json.dumps(new_settings), site_key).run()
+    new_name = validate_name(name) if name is not None else current["name"]
+    await db.prepare(_UPDATE).bind(new_name, json.dumps(new_origins), json.dumps(new_settings), site_key).run()
     _forget(db, site_key)
     return await _get(db, site_key)
 
 
+def validate_name(name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise SiteError(f"name: at most {MAX_NAME_LENGTH} characters")
+    return name.strip()
+
+
+async def delete_site(db: D1Database, site_key: str) -> dict[str, Any]:
+    """Stop accepting the site's key; what it collected stays. Returns the site as it was."""
+    site = await _get(db, site_key)
+    if (await db.prepare(_DELETE).bind(now_ms(), site_key).run()).meta["changes"] != 1:
+        raise SiteError(f"site_key: no site {site_key!r}")  # deleted by someone else meanwhile
+    _forget(db, site_key)
+    return site
+
+
 async def ensure_dev_site(db: D1Database, origins: Iterable[str] = DEV_ORIGINS) -> dict[str, Any]:
-    """The development site (key `site_dev`, workspace "default"), allowing at least `origins`."""
+    """The development site (key `site_dev`, workspace "default"), allowing at least `origins`;
+    brought back if it was deleted."""
     wanted = validate_origins(origins)
     row = await db.prepare(_BY_KEY).bind(DEV_SITE_KEY).first()
+    if row is None and (await db.prepare(_RESTORE).bind(DEV_SITE_KEY).run()).meta["changes"]:
+        row = await db.prepare(_BY_KEY).bind(DEV_SITE_KEY).first()
     if row is None:
         settings = json.dumps(dict(DEFAULT_SETTINGS))
         await db.prepare(_INSERT).bind(DEV_WORKSPACE, DEV_SITE_KEY, "Development", json.dumps(wanted),
@@ -175,7 +221,7 @@ async def any_site_allows(db: D1Database, origin: str) -> bool:
     cached = _origins_cache.get(cache_key)
     now = time.monotonic()
     if cached is None or cached[0] <= now:
-        rows = await db.prepare("SELECT origins FROM sites").raw()
+        rows = await db.prepare("SELECT origins FROM sites WHERE deleted_at IS NULL").raw()
         allowed = frozenset(origin for (text,) in rows for origin in json.loads(text))
         cached = _origins_cache[cache_key] = (now + SITE_CACHE_SECONDS, allowed)
     return ANY_ORIGIN in cached[1] or normalise_origin(origin) in cached[1]

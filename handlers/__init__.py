@@ -1,26 +1,41 @@
 """The worker's routes: system routes, ingestion, then every API surface (one module per document).
 
-`routes(config)` gathers them for the app; `warm()` readies what they would otherwise load on
-first use. Every authenticated surface is a `handlers.surface.Surface`, listed in `SURFACES`.
+`routes(config)` gathers them for the app; `serving(app)` runs what they need for the app's lifetime
+(the MCP server); `warm()` readies what they would otherwise load on first use. Every
+authenticated surface is a `handlers.surface.Surface`, listed in `SURFACES`.
 """
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from domain import enrich
-from handlers import ingestion, system, tracking_analytics
+from handlers import (call_analyses, campaign_analytics, dashboard, ingestion, lead_analytics, lead_detail, mcp,
+                      openapi, system, tracking_analytics)
 from handlers.surface import Surface, surfaces_routes
 from runtime import endpoint
 from storage.config import Config
 
-SURFACES: list[Surface] = [tracking_analytics.api]
+SURFACES: list[Surface] = [tracking_analytics.api, lead_detail.api, lead_analytics.api,
+                           campaign_analytics.analytics_api, campaign_analytics.api, call_analyses.api]
+# Routes that take files, with their larger body limits (the app's `max_body_bytes` is for JSON).
+UPLOAD_LIMITS: dict[str, int] = call_analyses.UPLOAD_LIMITS
 
 
 def routes(config: Config) -> list[BaseRoute]:
     found: list[BaseRoute] = [Route("/healthz", endpoint(system.healthz), methods=["GET"])]
     if config.local:
         found.append(Route("/__scheduled", endpoint(system.test_scheduled), methods=["GET"]))
-    return found + ingestion.routes + surfaces_routes(SURFACES)
+    # The dashboard and the reference read SURFACES as they stand when the app is built.
+    found += dashboard.routes + openapi.routes(SURFACES)
+    return found + ingestion.routes + mcp.routes + surfaces_routes(SURFACES)
+
+
+def serving(app: Starlette) -> AbstractAsyncContextManager[None]:
+    """What routes need running while the app serves: the MCP server's session manager."""
+    return mcp.serving(app)
 
 
 def warm() -> None:

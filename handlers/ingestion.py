@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -115,16 +116,22 @@ async def snippet(request: Request, env: Env, ctx: ExecutionContext) -> Response
 
 
 async def demo(request: Request, env: Env, ctx: ExecutionContext) -> Response:
-    """Development only: a page with the snippet installed for the development site."""
+    """Development only: a page with the snippet installed for the development site.
+
+    It only reads. The site and its origins come from the configuration (`[dev]` ip and port),
+    written when `dev` starts; a request's Host header never reaches them.
+    """
     config = request.app.state.config
     page = STATIC / "demo.html"
     if not config.local or not page.is_file():
         return _error(404, "Not found", {})
-    origin = f"{request.url.scheme}://{request.url.netloc}"
-    site = await sites.ensure_dev_site(env.DB, [*sites.DEV_ORIGINS, origin])
-    html = page.read_text(encoding="utf-8")
-    html = html.replace(SITE_KEY_PLACEHOLDER, site["site_key"]).replace(ORIGIN_PLACEHOLDER, origin)
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    site = await sites.site_by_key(env.DB, sites.DEV_SITE_KEY)
+    if site is None:
+        return _error(404, "No development site yet: `python worker.py dev` creates it", {})
+    origin = html.escape(f"{request.url.scheme}://{request.url.netloc}")
+    markup = page.read_text(encoding="utf-8")
+    markup = markup.replace(SITE_KEY_PLACEHOLDER, site.site_key).replace(ORIGIN_PLACEHOLDER, origin)
+    return HTMLResponse(markup, headers={"Cache-Control": "no-store"})
 
 
 routes: list[BaseRoute] = [
@@ -144,8 +151,8 @@ def _writer(app: Starlette, env: Env, ctx: ExecutionContext) -> IngestWriter:
 
 async def _body(request: Request) -> bytes | None:
     """The body, or None past MAX_BODY_BYTES (read here, so the 413 carries this surface's headers)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length", "").strip()  # HTTP allows spaces around the value
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         return None
     chunks: list[bytes] = []
     size = 0

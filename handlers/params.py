@@ -17,16 +17,16 @@ An empty query value (`?days=`) counts as absent unless the dialect says otherwi
 """
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from domain import json_input
 from domain.dates import iso, parse_instant
+from domain.json_input import BadJson, Flaw
 
-MAX_JSON_DEPTH = 32
+MAX_JSON_DEPTH = json_input.MAX_DEPTH
 _BEYOND_ANY_ROW = 10**15  # past every possible row; also keeps SQLite's 64-bit integers happy
 
 
@@ -232,19 +232,13 @@ class ParamErrors(Exception):
 # --- JSON bodies ----------------------------------------------------------------------------
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def json_body(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
-    """A request body that must be a JSON object: UTF-8, no NaN or Infinity, no lone surrogates,
-    nested at most `max_depth` levels."""
+    """A request body that must be a JSON object meeting domain.json_input's rules: UTF-8, no NaN
+    or Infinity, no lone surrogates, nested at most `max_depth` levels."""
     try:
-        data = json.loads(body, parse_constant=_no_constant)
-    except RecursionError:
-        raise ParamError("body", "body", Problem.TOO_DEEP, limit=max_depth) from None
-    except (ValueError, UnicodeDecodeError):
-        raise ParamError("body", "body", Problem.NOT_JSON_OBJECT) from None
+        data = json_input.loads(body, max_depth=max_depth)
+    except BadJson as error:
+        raise _param_error(error) from None
     if not isinstance(data, dict):
         raise ParamError("body", "body", Problem.NOT_JSON_OBJECT)
     problem = json_problem(data, max_depth)
@@ -254,34 +248,15 @@ def json_body(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]
 
 
 def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH, where: str = "body") -> ParamError | None:
-    """The first thing in parsed JSON that cannot be stored: nesting past `max_depth`, a string
-    holding a lone UTF-16 surrogate (it has no UTF-8 form), or a float that is not finite."""
-    stack: list[tuple[Any, str, int]] = [(value, where, 1)]
-    while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, str):
-            if not _encodable(item):
-                return ParamError("body", path, Problem.INVALID, message="contains a lone UTF-16 surrogate")
-        elif isinstance(item, dict):
-            if depth > max_depth:
-                return ParamError("body", path, Problem.TOO_DEEP, limit=max_depth)
-            for key, child in item.items():
-                if not _encodable(key):
-                    return ParamError("body", path, Problem.INVALID, message="a key contains a lone UTF-16 surrogate")
-                stack.append((child, f"{path}.{key}", depth + 1))
-        elif isinstance(item, list):
-            if depth > max_depth:
-                return ParamError("body", path, Problem.TOO_DEEP, limit=max_depth)
-            stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in enumerate(item))
-        elif isinstance(item, float) and not math.isfinite(item):
-            return ParamError("body", path, Problem.INVALID, message="is not a finite number")
-    return None
+    """The first thing in parsed JSON that cannot be stored (domain.json_input), as a ParamError."""
+    flaw = json_input.first_flaw(value, where, max_depth=max_depth)
+    return None if flaw is None else _param_error(flaw)
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _param_error(error: BadJson) -> ParamError:
+    if error.flaw is Flaw.NOT_JSON:
+        return ParamError("body", "body", Problem.NOT_JSON_OBJECT)
+    if error.flaw is Flaw.TOO_DEEP:
+        return ParamError("body", error.where, Problem.TOO_DEEP, limit=error.limit)
+    return ParamError("body", error.where, Problem.INVALID, message=error.problem)
 

@@ -79,6 +79,7 @@ class Operation:
     status: int = 200
     summary: str = ""
     content_type: str = "application/json"
+    extension: bool = False  # ours, not in the surface's document: OpenAPI marks it `x-extension`
 
 
 class Dialect:

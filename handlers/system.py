@@ -10,24 +10,36 @@ from starlette.responses import JSONResponse, Response
 
 from cron import run_scheduled
 from runtime import Env, ExecutionContext, log_event, now_ms
+from storage.bindings import schema_state
+from storage.config import Config, ConfigError
 from storage.d1 import D1Database
 from storage.r2 import R2Bucket
 
 
 async def healthz(request: Request, env: Env, ctx: ExecutionContext) -> Response:
+    """Every binding answers, and every database has its whole schema: a server whose code
+    expects migrations its database lacks (or a database with none) is not healthy."""
+    config: Config = request.app.state.config
+    d1 = {binding.binding: binding for binding in config.d1_databases}
     checks: dict[str, str] = {}
-    ok = True
+    schema: dict[str, dict[str, object]] = {}
     for name, binding in request.app.state.bindings.items():
         try:
             if isinstance(binding, D1Database):
-                await binding.prepare("SELECT 1").first()
-            elif isinstance(binding, R2Bucket):
+                state = await schema_state(config, d1[name], binding)
+                schema[name] = {"version": state.version, "pending": state.pending}
+                checks[name] = f"error: {state.problem}" if state.problem else "ok"
+                continue
+            if isinstance(binding, R2Bucket):
                 await binding.ping()
             checks[name] = "ok"
+        except ConfigError as exc:  # the migrations folder is gone; its path is for the log, not for anyone asking
+            log_event("healthz.error", binding=name, error=str(exc))
+            checks[name] = "error: migrations folder not found"
         except Exception as exc:  # a health check reports failures, it never raises them
-            ok = False
             checks[name] = f"error: {type(exc).__name__}"
-    return JSONResponse({"ok": ok, "checks": checks}, status_code=200 if ok else 503)
+    ok = all(check == "ok" for check in checks.values())
+    return JSONResponse({"ok": ok, "checks": checks, "schema": schema}, status_code=200 if ok else 503)
 
 
 async def test_scheduled(request: Request, env: Env, ctx: ExecutionContext) -> Response:

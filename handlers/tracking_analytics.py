@@ -11,12 +11,17 @@ Parameters, beyond what the document states:
 - `status` (one of the six stages) and `sort` (one of the eight keys) are case-insensitive;
   any other value is 400 naming the parameter and the allowed values.
 - A PATCH with an unknown status is 404, as the document says.
+
+Ours, in the same dialect (marked as extensions in the OpenAPI document): `/analytics/devices`,
+`/analytics/campaigns/utm` and `/analytics/bots` take `days` from 1 to 90 (default 30, above 90
+clamped, 0 is 400) and the first two `limit` (default 20, at most 100); `/analytics/sites` lists
+the workspace's site keys, for the dashboard's snippet instructions.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from domain import leads, metrics
+from domain import leads, metrics, sites
 from handlers.params import Choice, Integer, ParamError, Problem, Text, json_body
 from handlers.surface import ApiError, Call, Dialect, Surface
 from runtime import now_ms
@@ -45,6 +50,8 @@ class TrackingDialect(Dialect):
             return f"Invalid {error.name}: expected one of {', '.join(error.context['choices'])}"
         if error.problem is Problem.TOO_LONG:
             return f"Invalid {error.name}: at most {error.context['limit']} characters"
+        if error.problem is Problem.TOO_SMALL:
+            return f"Invalid {error.name}: expected an integer of at least {error.context['limit']}"
         return f"Invalid {error.name}: expected a non-negative integer"
 
 
@@ -61,6 +68,11 @@ SORT = Choice(name="sort", choices=tuple(leads.SORTS), default="newest")
 SEARCH = Text(name="q", max_length=1000, description="Search term (name, email, phone, project, visitor_id)")
 # Past SQLite's integers no lead can exist; such an id is simply not found.
 LEAD_ID = Integer(name="lead_id", location="path", minimum=0)
+# The breakdowns (ours): a window of 1 to 90 days, the top `limit` values of each list.
+BREAKDOWN_DAYS = Integer(name="days", default=30, minimum=1, maximum=90, clamp=True,
+                         description="Number of days to look back, today included")
+BREAKDOWN_LIMIT = Integer(name="limit", default=20, minimum=0, maximum=100, clamp=True,
+                          description="Number of values to return in each list")
 
 
 async def overview(call: Call) -> metrics.Overview:
@@ -93,6 +105,22 @@ async def realtime(call: Call) -> metrics.Realtime:
 
 async def storage(call: Call) -> metrics.Storage:
     return await metrics.storage(call.env.DB, call.workspace_id)
+
+
+async def devices(call: Call, days: int, limit: int) -> metrics.Devices:
+    return await metrics.devices(call.env.DB, call.workspace_id, days, limit, now_ms())
+
+
+async def utm_campaigns(call: Call, days: int, limit: int) -> metrics.UtmCampaigns:
+    return await metrics.utm_campaigns(call.env.DB, call.workspace_id, days, limit, now_ms())
+
+
+async def bots(call: Call, days: int) -> list[metrics.DayBotHits]:
+    return await metrics.bot_days(call.env.DB, call.workspace_id, days, now_ms())
+
+
+async def site_list(call: Call) -> list[sites.SiteSnippet]:
+    return await sites.snippet_sites(call.env.DB, call.workspace_id)
 
 
 async def lead_list(call: Call, limit: int, offset: int, status: str | None, sort: str, q: str | None
@@ -144,3 +172,12 @@ api.patch("/analytics/leads/{lead_id}", update_lead_status, params=(LEAD_ID,),
           example={"status": "contacted"},
           response={"type": "object", "properties": {"updated": {"type": "boolean"}}},
           summary="Update lead status")
+# Ours, beyond the document, in its dialect: what Plausible and Umami users expect to see.
+api.get("/analytics/devices", devices, params=(BREAKDOWN_DAYS, BREAKDOWN_LIMIT), response=metrics.Devices,
+        summary="Devices, browsers and operating systems", extension=True)
+api.get("/analytics/campaigns/utm", utm_campaigns, params=(BREAKDOWN_DAYS, BREAKDOWN_LIMIT),
+        response=metrics.UtmCampaigns, summary="UTM sources, mediums and campaigns", extension=True)
+api.get("/analytics/bots", bots, params=(BREAKDOWN_DAYS,), response=list[metrics.DayBotHits],
+        summary="Bot hits per day", extension=True)
+api.get("/analytics/sites", site_list, response=list[sites.SiteSnippet],
+        summary="Sites and their snippet keys", extension=True)

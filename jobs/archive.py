@@ -19,23 +19,32 @@ Safety:
 - Nothing is deleted unless it is in an object the store acknowledged: only events received
   before their session's `archived_at` go, and `archived_at` is recorded after the put and
   only when the object holds every event the session had at that moment.
-- When the store fails (unreachable, 5xx, refusing our credentials) the run stops archiving,
-  leaves the sessions as they are and logs it; the next run tries again.
+- An outage stops the run: the store unreachable (connection refused, a timeout) or refusing
+  our credentials, or a put that failed followed by a bucket check that fails too (5xx from
+  every call). The sessions stay as they are, it is logged, and the next run tries again.
+- One object the store will not take (a put that fails while the bucket still answers) is
+  skipped: logged as `archive.skipped` with its key and the store's reason, counted in
+  `skipped`, left unarchived for the next run, and the run moves on to the other sessions.
 - The same inputs give the same bytes (fixed gzip header time, stable ordering), so writing a
   session again, after a put whose recording was lost or under an overlapping run, replaces the
   object with an identical one.
 - A session handed back for archiving (its `archived_at` cleared, as when new events arrive for
   it) keeps the events of its previous object that were already pruned: the two are merged.
+- Keys are safe by construction: an id made of 1 to 64 `[A-Za-z0-9_-]` (every id the snippet
+  makes) is its own key segment; any other id is `~` and 32 hex digits of its SHA-256, so no
+  key has a character a store's paths treat specially or grows past any file name limit.
+  Custom metadata keeps the ids themselves, percent-encoded.
 - Session ids are unique per workspace only, so when another session already holds a key the
   session is stored under `sessions/YYYY/MM/DD/<session_id>@<workspace_id>.json.gz` instead of
-  overwriting it. Ids are percent-encoded in keys and metadata (ids from the snippet,
-  `[A-Za-z0-9_-]`, are unchanged).
+  overwriting it.
 """
 from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,8 +67,9 @@ PURGE_SECONDS = 10.0
 
 _FIRST = (-(2**63), -(2**63))  # before every (time, id) pair
 _HTTP_METADATA = {"contentType": "application/json", "contentEncoding": "gzip"}
-# Statuses that say the store itself is unwell or refuses us, rather than this one object.
-_OUTAGE_STATUSES = frozenset({401, 403, 404, 408, 429})
+# Statuses that say the store refuses us, whatever the object.
+_REFUSED_STATUSES = frozenset({401, 403})
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 # The site's timeout is looked up through the sessions -> sites join inside the statement; the
 # range on sessions_open uses the smallest timeout a site may set (one minute).
@@ -128,6 +138,7 @@ class _Run:
     bucket: R2Bucket
     archived: int = 0
     failed: int = 0
+    skipped: int = 0  # of `failed`: objects the store would not take while it answered
     deferred: int = 0
     outage: Exception | None = None
     keys: set[str] = field(default_factory=set)  # claimed by this run's sessions
@@ -139,7 +150,8 @@ class _KeyTaken(Exception):
 
 async def archive_closed_sessions(db: D1Database, bucket: R2Bucket, *, batch_size: int = BATCH_SIZE,
                                   concurrency: int = CONCURRENCY, run_seconds: float = RUN_SECONDS) -> dict[str, int]:
-    """Archive closed sessions, a page at a time; `deferred` counts sessions that changed meanwhile."""
+    """Archive closed sessions, a page at a time; `deferred` counts sessions that changed meanwhile,
+    `skipped` the ones whose object the store would not take (also counted in `failed`)."""
     run = _Run(db, bucket)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + run_seconds
@@ -164,12 +176,13 @@ async def archive_closed_sessions(db: D1Database, bucket: R2Bucket, *, batch_siz
             break
     if run.outage is not None:
         log_event("archive.unavailable", bucket=bucket.bucket_name, error=repr(run.outage), failed=run.failed)
-    return {"archived": run.archived, "failed": run.failed, "deferred": run.deferred}
+    return {"archived": run.archived, "failed": run.failed, "skipped": run.skipped, "deferred": run.deferred}
 
 
 async def _archive_one(run: _Run, session_pk: int) -> None:
     workspace_id: str | None = None
     session_id: str | None = None
+    key: str | None = None
     try:
         session = await run.db.prepare(_SESSION).bind(session_pk).first()
         if session is None:  # archived by an overlapping run, or reopened, since the page was read
@@ -202,11 +215,13 @@ async def _archive_one(run: _Run, session_pk: int) -> None:
             await _delete_replaced(run.bucket, previous_key)
     except (R2Error, OSError) as error:
         run.failed += 1
-        if _is_outage(error):
+        if await _is_outage(run.bucket, error):
             if run.outage is None:
                 run.outage = error
         else:
-            log_event("archive.failed", workspaceId=workspace_id, sessionId=session_id, error=repr(error))
+            run.skipped += 1
+            log_event("archive.skipped", workspaceId=workspace_id, sessionId=session_id, key=key,
+                      reason=repr(error))
     except (D1Error, ValueError, _KeyTaken) as error:
         run.failed += 1
         log_event("archive.failed", workspaceId=workspace_id, sessionId=session_id, error=repr(error))
@@ -214,8 +229,8 @@ async def _archive_one(run: _Run, session_pk: int) -> None:
 
 async def _claim_key(run: _Run, session: dict[str, Any]) -> str:
     day = datetime.fromtimestamp(session["started_at"] / 1000, UTC).strftime("%Y/%m/%d")
-    name = _quoted(session["session_id"])
-    for key in (f"sessions/{day}/{name}.json.gz", f"sessions/{day}/{name}@{_quoted(session['workspace_id'])}.json.gz"):
+    name, workspace = key_segment(session["session_id"]), key_segment(session["workspace_id"])
+    for key in (f"sessions/{day}/{name}.json.gz", f"sessions/{day}/{name}@{workspace}.json.gz"):
         if key in run.keys:
             continue
         run.keys.add(key)  # before the await: concurrent sessions of this run never share a key
@@ -252,14 +267,29 @@ def _blob(session: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
     return gzip.compress(document.encode("utf-8"), compresslevel=6, mtime=0)
 
 
+def key_segment(value: str) -> str:
+    """An id as one segment of an object key: itself when it is 1 to 64 `[A-Za-z0-9_-]`, else `~`
+    and a digest (`~` is outside that set, so the two kinds never meet)."""
+    if _SAFE_ID.fullmatch(value):
+        return value
+    return "~" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def _quoted(value: str) -> str:
     return quote(value, safe="")
 
 
-def _is_outage(error: Exception) -> bool:
-    if not isinstance(error, R2Error):
+async def _is_outage(bucket: R2Bucket, error: Exception) -> bool:
+    """The store is down or refuses us (stop the run), rather than refusing this one object."""
+    if not isinstance(error, R2Error) or error.status is None:  # unreachable: refused, reset, timed out
         return True
-    return error.status is None or error.status >= 500 or error.status in _OUTAGE_STATUSES
+    if error.status in _REFUSED_STATUSES:
+        return True
+    try:  # a failure of every call, or of this object only? Ask the bucket itself.
+        await bucket.ping()
+    except (R2Error, OSError):
+        return True
+    return False
 
 
 async def purge_archived_events(db: D1Database, retention_days: int, now: int, *, chunk: int = PURGE_CHUNK,

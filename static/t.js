@@ -1,4 +1,4 @@
-// leadlight tracking: <script src="/t.js" data-site="KEY" defer>; options are the data-* read below.
+// leadlight: <script src="/t.js" data-site="KEY" defer>; options: the data-* read below.
 (() => {
   "use strict";
 
@@ -10,7 +10,6 @@
   if (opts.respectDnt === "true" && (nav.doNotTrack === "1" || nav.globalPrivacyControl === true)) return;
 
   const ENDPOINT = new URL("/track", script.src).href;
-  const TEXT = "text/plain;charset=UTF-8";
   const seconds = (value, fallback) => (parseFloat(value) || fallback) * 1000;
   const SESSION_TIMEOUT = seconds(opts.sessionTimeout, 30) * 60;
   const CAPTURE = (opts.capture || "name,email,phone,project,message").split(/\s*,\s*/);
@@ -18,9 +17,7 @@
   const guard = (fn) => (...args) => {
     try {
       return fn(...args);
-    } catch (e) {
-      return undefined;
-    }
+    } catch {}
   };
   const on = (target, type, fn, capture) =>
     target.addEventListener(type, guard(fn), { capture, passive: true });
@@ -30,7 +27,7 @@
   const load = (key) => {
     try {
       return JSON.parse(localStorage.getItem(key));
-    } catch (e) {
+    } catch {
       return memory[key];
     }
   };
@@ -38,10 +35,11 @@
     memory[key] = value;
     try {
       localStorage.setItem(key, JSON.stringify(value));
-    } catch (e) {
-      return;
-    }
+    } catch {}
   };
+
+  // Code points, as the server counts: never half a surrogate pair.
+  const cut = (text, max) => Array.from(String(text).slice(0, 2 * max + 1)).slice(0, max).join("");
 
   const randomId = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(17))))
     .slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
@@ -76,9 +74,9 @@
     let s = load("ll_sid");
     if (!(s && s.session_id && now - s.t <= SESSION_TIMEOUT)) {
       const params = new URLSearchParams(location.search);
-      s = { session_id: "s_" + randomId(), referrer: document.referrer.slice(0, 2048), utm: {} };
+      s = { session_id: "s_" + randomId(), referrer: cut(document.referrer, 2048), utm: {} };
       for (const key of ["source", "medium", "campaign", "term", "content"]) {
-        if (params.get("utm_" + key)) s.utm[key] = params.get("utm_" + key).slice(0, 256);
+        if (params.get("utm_" + key)) s.utm[key] = cut(params.get("utm_" + key), 256);
       }
     }
     s.t = now;
@@ -86,7 +84,7 @@
     return s;
   };
 
-  // {x: site and session JSON, e: event}, kept until delivered.
+  // {x: site and session JSON, e: event} until delivered.
   const queue = () => [].concat(load("ll_q")).filter((item) => item && item.e);
   const forget = (ids) => save("ll_q", queue().filter((item) => !ids.includes(item.e.id)));
   let inflight = [];
@@ -118,22 +116,21 @@
         flush();
       }), backoff);
     });
-    // A 4xx never succeeds: drop it.
-    fetch(ENDPOINT, {
-      method: "POST", body: batch.body, keepalive: true, credentials: "omit", headers: { "Content-Type": TEXT }
-    }).then((response) => done([2, 4].includes(response.status / 100 | 0)), () => done(false));
+    // A string body goes as text/plain;charset=UTF-8: no CORS preflight. A 4xx never succeeds: drop it.
+    fetch(ENDPOINT, { method: "POST", body: batch.body, keepalive: true, credentials: "omit" })
+      .then((response) => done([2, 4].includes(response.status / 100 | 0)), () => done(false));
   };
 
   // Leaving: beacons, else fetch or the next page.
   const flushAll = () => {
     for (let batch = nextBatch(); batch; batch = nextBatch()) {
-      if (!nav.sendBeacon(ENDPOINT, new Blob([batch.body], { type: TEXT }))) return flush();
+      if (!nav.sendBeacon(ENDPOINT, batch.body)) return flush();
       forget(batch.ids);
     }
   };
 
   const track = (type, props) => {
-    const e = { id: randomId(), type, ts: Date.now(), url: pageUrl.slice(0, 2048), props };
+    const e = { id: randomId(), type, ts: Date.now(), url: cut(pageUrl, 2048), props };
     if (JSON.stringify(e).length > 50000) return;
     const s = session();
     const q = queue();
@@ -143,7 +140,7 @@
     if (q.length >= 10) setTimeout(guard(flush));
   };
 
-  // A second is active when the page is visible and had input in the last 30 s.
+  // Active seconds: page visible, input in the last 30 s.
   let lastInput = -1e9;
   let activeMs = 0;
   setInterval(guard(() => {
@@ -170,7 +167,7 @@
     track("page_view", { title: document.title });
   };
 
-  // On input: a short page reports 100 at the first interaction.
+  // On input: a short page is 100 % at the first one.
   const scrollDepth = () => {
     const height = document.documentElement.scrollHeight;
     const seen = scrollY + innerHeight;
@@ -192,7 +189,7 @@
     if (!el) return;
     const props = {
       tag: el.tagName.toLowerCase(),
-      text: (el.innerText || el.value || "").replace(/\s+/g, " ").trim().slice(0, 100)
+      text: cut((el.innerText || el.value || "").replace(/\s+/g, " ").trim(), 100)
     };
     if (el.id) props.target_id = el.id;
     if (el.href) {
@@ -230,13 +227,13 @@
       if (!name || el.disabled || SKIPPED_TYPE.test(el.type) || SENSITIVE.test(traits) ||
           /checkbox|radio/.test(el.type) && !el.checked) continue;
       const value = String(el.value);
-      payload[name] = (name in payload ? payload[name] + "," + value : value).slice(0, 2000);
+      payload[name] = cut(name in payload ? payload[name] + "," + value : value, 2000);
       const field = canonical(traits);
       if (field && !found[field] && value.trim()) found[field] = value.trim();
     }
     if (found.last) found.name = found.name ? found.name + " " + found.last : found.last;
     const fields = {};
-    for (const field of CAPTURE) if (found[field]) fields[field] = found[field].slice(0, 2000);
+    for (const field of CAPTURE) if (found[field]) fields[field] = cut(found[field], 2000);
     track("form_submit", {
       form: ["id", "name", "data-ll-form"].map((a) => form.getAttribute(a)).find(Boolean) || "form",
       fill_ms: started ? Math.min(Date.now() - started, 864e5) : 0,

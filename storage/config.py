@@ -67,6 +67,13 @@ class Settings:
     trust_proxy: bool = False
     # Raw event rows of archived sessions are kept this many days (0: forever).
     raw_event_retention_days: int = 30
+    # How the HTTP server treats each connection (server.py says what happens past each limit).
+    max_header_bytes: int = 16_384  # request line and headers together
+    max_headers: int = 100
+    header_timeout_seconds: int = 10  # to receive a request's headers
+    body_timeout_seconds: int = 30  # to receive its body, once the headers are in
+    keep_alive_seconds: int = 5  # an idle connection between requests
+    max_connections: int = 1000  # per process
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _KINDS = {str: "a string", int: "an integer", bool: "a boolean", list: "an array", dict: "a table"}
 _SETTINGS: dict[str, tuple[type, int]] = {  # key: (type, minimum)
     "max_body_bytes": (int, 1), "workers": (int, 1), "trust_proxy": (bool, 0), "raw_event_retention_days": (int, 0),
+    "max_header_bytes": (int, 1024), "max_headers": (int, 8), "header_timeout_seconds": (int, 1),
+    "body_timeout_seconds": (int, 1), "keep_alive_seconds": (int, 1), "max_connections": (int, 1),
 }
 _B = TypeVar("_B", D1Binding, R2Binding)
 
@@ -224,11 +233,25 @@ def _binding(cls: type[_B], t: _Table) -> _B:
     for key in t.data:  # the s3_ prefix is ours, so a misspelt key there is an error
         if key.startswith("s3_") and key not in cls.__dataclass_fields__:
             raise t.error("unknown key", key)
-    return cls(**{
+    binding = cls(**{
         f.name: t.get(f.name, bool if isinstance(f.default, bool) else str,
                       _REQUIRED if f.default is MISSING else f.default)
         for f in fields(cls)
     })
+    endpoint = getattr(binding, "s3_endpoint", None)
+    if endpoint is not None and not _is_endpoint(endpoint):
+        # Caught here, not as a ValueError from the S3 client in every worker process.
+        raise t.error(f"{endpoint!r} is not an endpoint URL like https://<ACCOUNT_ID>.r2.cloudflarestorage.com",
+                      "s3_endpoint")
+    return binding
+
+
+def _is_endpoint(url: str) -> bool:
+    """The S3 client's own rule (botocore's), plus an http or https scheme."""
+    from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
+    return url.split("://", 1)[0] in ("http", "https") and bool(
+        is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url))
 
 
 def _check_binding_names(vars_table: _Table, d1: list[_Table], r2: list[_Table]) -> None:
@@ -261,6 +284,17 @@ def _is_date(text: str) -> bool:
         return bool(dt.date.fromisoformat(text))
     except ValueError:
         return False
+
+
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """A dotenv file of secrets (systemd's EnvironmentFile for a deployment), as a mapping."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{path}: env file not found")
+    try:
+        return dict(_DotEnv(file, environ={}).file_values)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read env file: {exc}") from None
 
 
 def _local_secrets(root: Path, env_name: str | None) -> dict[str, str]:

@@ -64,20 +64,45 @@ async def apply(db: D1Database, directory: Path, table: str = "d1_migrations") -
 
 
 def statements(script: str) -> list[str]:
-    """Split a script into complete statements (wrangler runs a file statement by statement)."""
+    """Split a script into complete statements (wrangler runs a file statement by statement).
+
+    Split at every ";" that ends a statement, so `SELECT 1; SELECT 2` on one line is two; a
+    ";" inside a string, a comment or a trigger body leaves the statement incomplete and stays.
+    """
     statements, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
+    pieces = script.split(";")
+    for index, piece in enumerate(pieces):
+        buffer += piece if index == len(pieces) - 1 else piece + ";"
+        if index < len(pieces) - 1 and sqlite3.complete_statement(buffer):
+            if _body(buffer):
                 statements.append(buffer.strip())
             buffer = ""
-    rest = "\n".join(l for l in buffer.splitlines() if not l.strip().startswith("--")).strip()
+    rest = _body(buffer)
     if rest:  # a last statement may omit its semicolon, as with `d1 execute --command`
-        if not sqlite3.complete_statement(rest + ";"):
+        if not sqlite3.complete_statement(rest + "\n;"):
             raise ValueError(f"incomplete SQL statement: {rest[:80]!r}")
         statements.append(rest)
     return statements
+
+
+# Whitespace, comments and empty statements before a statement's first keyword.
+_LEADING_NOISE = re.compile(r"(?:[\s;]|--[^\n]*|/\*.*?(?:\*/|$))*", re.DOTALL)
+
+
+def _body(text: str) -> str:
+    """The text from its first keyword on; empty when it holds only comments."""
+    match = _LEADING_NOISE.match(text)
+    return text[match.end() if match else 0:].strip()
+
+
+async def status(db: D1Database, directory: Path, table: str = "d1_migrations") -> tuple[list[str], list[str]]:
+    """(applied, pending) migration names, read only: no migrations table means nothing applied."""
+    exists = await db.prepare("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?") \
+        .bind(table).first()
+    done = [row["name"] for row in (await db.prepare(f"SELECT name FROM {table} ORDER BY id").all()).results] \
+        if exists else []
+    applied_names = set(done)
+    return done, [p.name for p in migration_files(directory) if p.name not in applied_names]
 
 
 def schema_sql(conn: sqlite3.Connection) -> str:

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from storage.config import Config, load_config
 from storage.s3local import S3Endpoint
+from tests.receiver import receiver  # noqa: F401  (a webhook receiver on 127.0.0.1)
 from tests.s3fixture import s3_server  # noqa: F401  (session-scoped local S3 server)
 from tests.seed import Workspace, seed_workspace
 from worker import create_app
@@ -27,6 +28,8 @@ def write_config(root: Path, extra: str = "") -> Path:
 
         [vars]
         ANALYTICS_API_KEY = "{API_KEY}"
+        # Webhook receivers in the tests listen on 127.0.0.1.
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS = true
 
         [[d1_databases]]
         binding = "DB"
@@ -41,6 +44,14 @@ def write_config(root: Path, extra: str = "") -> Path:
         [[r2_buckets]]
         binding = "EXPORTS"
         bucket_name = "exports-{root.name.lower().replace('_', '-')[:40]}"
+
+        [[r2_buckets]]
+        binding = "DOCUMENTS"
+        bucket_name = "documents-{root.name.lower().replace('_', '-')[:40]}"
+
+        [[r2_buckets]]
+        binding = "RECORDINGS"
+        bucket_name = "recordings-{root.name.lower().replace('_', '-')[:40]}"
     """) + textwrap.dedent(extra))
     return path
 
@@ -63,7 +74,7 @@ async def app(config: Config, s3_server: object) -> AsyncIterator[Starlette]:
     async with application.router.lifespan_context(application):
         env = application.state.env
         await migrations.apply(env.DB, Path(config.d1_databases[0].migrations_dir))
-        for name in ("SESSIONS", "EXPORTS"):
+        for name in ("SESSIONS", "EXPORTS", "DOCUMENTS", "RECORDINGS"):
             await env.get(name).create_bucket()
         yield application
 

@@ -4,7 +4,11 @@ Workspace "default" has seven sessions (s1-s7) of three visitors with their even
 (one deleted) with their submissions, messages and action logs; workspace "ws-two" has a
 session, a lead, a submission and a message of its own, and an API key (`Workspace.other_key`).
 Rows are written as ingestion and the surfaces would leave them, so tests can state the
-expected answers of every endpoint exactly.
+expected answers of every endpoint exactly. Lead records, checklists and their analytics live in
+workspaces of their own ("ws-123", "acme"; tests/seed_lead_records.py), so none of the numbers
+above moves; "ws-two" also gets a lead record for the scoping test. Campaigns and sender lines
+(tests/seed_campaigns.py) add no message to "default"; "ws-two" gets a campaign conversation.
+Call analyses (tests/seed_calls.py): four in "default", one in "ws-two".
 """
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ from domain import auth
 from domain.messages import NewMessage, record_message
 from runtime import now_ms
 from storage.d1 import D1Database
+from tests.seed_calls import OTHER_MARKERS as CALL_MARKERS
+from tests.seed_calls import SeededCalls, seed_call_analyses
+from tests.seed_campaigns import OTHER_MARKERS as CAMPAIGN_MARKERS
+from tests.seed_campaigns import SeededCampaigns, seed_campaigns
+from tests.seed_lead_records import OTHER_MARKERS as RECORD_MARKERS
+from tests.seed_lead_records import LeadRecords, seed_lead_records
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -68,6 +78,12 @@ class Workspace:
     # Workspace "ws-two": its ids by the path parameter that names them, and strings only its data holds.
     other_ids: dict[str, str]
     other_markers: tuple[str, ...]
+    # Lead records of tests/seed_lead_records.py: workspaces "ws-123" and "acme", keys and lead ids.
+    lead_records: LeadRecords | None = None
+    # Campaigns and lines of tests/seed_campaigns.py ("default": no messages; "ws-two": a conversation).
+    campaigns: SeededCampaigns | None = None
+    # Call analyses of tests/seed_calls.py.
+    calls: SeededCalls | None = None
 
 
 def _sessions(now: int, today: int) -> list[Session]:
@@ -156,6 +172,7 @@ async def seed_workspace(db: D1Database) -> Workspace:
     now = now_ms()
     today = now // DAY * DAY
     sessions = _sessions(now, today)
+    await db.prepare("INSERT INTO workspaces (id, name, created_at) VALUES ('ws-two', 'Second workspace', 0)").run()
     other_key, _ = await auth.create_key(db, "ws-two", "second workspace")
     statements = [
         db.prepare("INSERT INTO sites (id, workspace_id, site_key, created_at) VALUES (1, 'default', 'site_a', 0)"),
@@ -210,6 +227,12 @@ async def seed_workspace(db: D1Database) -> Workspace:
         ("m3", "default", 1, "9876543210", "whatsapp", "outbound", "queued", "rejected", today - DAY + 18 * HOUR),
         ("m4", "ws-two", 5, "0600000000", "email", "outbound", "sent", None, today - DAY + 2 * HOUR),
     ])
+    records = await seed_lead_records(db)
+    seeded_campaigns = await seed_campaigns(db, now)
+    seeded_calls = await seed_call_analyses(db, today)
     return Workspace(now, today, {s.session_id: s for s in sessions}, other_key, enquiry, follow_up,
-                     other_ids={"lead_id": "5"},
-                     other_markers=("other@example.fr", "Other Sky", "visitor-other", "bing.com", "0600000000"))
+                     other_ids={"lead_id": "5", "leadId": records.other_lead, "actionId": records.other_action,
+                                "id": seeded_campaigns.other_message, "analysis_id": seeded_calls.other},
+                     other_markers=("other@example.fr", "Other Sky", "visitor-other", "bing.com", "0600000000",
+                                    *RECORD_MARKERS, *CAMPAIGN_MARKERS, *CALL_MARKERS),
+                     lead_records=records, campaigns=seeded_campaigns, calls=seeded_calls)

@@ -1,28 +1,76 @@
 """The runtime as a client and an operator see it: health, errors, limits, cron, CLI, `dev`."""
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 import cron
 import jobs
+from storage import migrations
+from storage.config import load_config
 from tests.conftest import write_config
+from worker import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def test_healthz_checks_d1_and_r2(client: httpx.AsyncClient) -> None:
+async def test_healthz_checks_every_binding_and_the_schema(client: httpx.AsyncClient, app: Starlette) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"ok": True, "checks": {"DB": "ok", "SESSIONS": "ok", "EXPORTS": "ok"}}
+    latest = migrations.migration_files(ROOT / "migrations")[-1].name  # every migration is applied
+    assert response.json() == {"ok": True, "checks": {name: "ok" for name in app.state.bindings},
+                               "schema": {"DB": {"version": latest, "pending": []}}}
+
+
+@contextlib.asynccontextmanager
+async def _app_on(tmp_path: Path, s3_server: object, folder: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over a database whose migrations folder is `folder` (a copy the test may change)."""
+    text = write_config(tmp_path).read_text().replace(str(ROOT / "migrations"), str(folder))
+    (tmp_path / "wrangler.toml").write_text(text)
+    config = load_config(tmp_path / "wrangler.toml", local=True, environ={})
+    application = create_app(config, local_s3=getattr(s3_server, "endpoint", s3_server))
+    async with application.router.lifespan_context(application):
+        for name in application.state.bindings:
+            if name != "DB":
+                await application.state.bindings[name].create_bucket()
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_healthz_fails_while_a_migration_is_pending(tmp_path: Path, s3_server: object) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(ROOT / "migrations", folder)
+    async with _app_on(tmp_path, s3_server, folder) as http:
+        applied = await migrations.apply(http._transport.app.state.env.DB, folder)  # type: ignore[attr-defined]
+        (folder / "9999_later.sql").write_text("CREATE TABLE later (id INTEGER);\n")  # the code moved on
+        response = await http.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ok"] is False and body["checks"]["DB"] == "error: 1 pending migration (9999_later.sql)"
+    assert body["schema"] == {"DB": {"version": applied[-1], "pending": ["9999_later.sql"]}}
+
+
+async def test_healthz_fails_on_a_database_without_schema(tmp_path: Path, s3_server: object) -> None:
+    async with _app_on(tmp_path, s3_server, ROOT / "migrations") as http:
+        response = await http.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["DB"] == "error: no schema (no migration applied)"
+    assert body["schema"]["DB"] == {"version": None,
+                                    "pending": [p.name for p in migrations.migration_files(ROOT / "migrations")]}
 
 
 async def test_unknown_route_and_wrong_method_are_json(client: httpx.AsyncClient) -> None:
@@ -97,6 +145,7 @@ def test_cli_migrations_execute_and_keys(tmp_path: Path) -> None:
     assert "applied 0001_init.sql" in _cli("d1", "migrations", "apply", cwd=tmp_path).stdout
     assert "No migrations to apply." in _cli("d1", "migrations", "list", cwd=tmp_path).stdout
 
+    assert _cli("workspaces", "create", "acme", cwd=tmp_path).stdout == "Created workspace acme (acme).\n"
     created = _cli("keys", "create", "--workspace", "acme", "--name", "ci", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
@@ -108,18 +157,20 @@ def test_cli_migrations_execute_and_keys(tmp_path: Path) -> None:
     [row] = block["results"]
     assert row["workspace_id"] == "acme" and key.startswith(row["prefix"]) and key not in json.dumps(row)
 
-    listed = _cli("keys", "list", cwd=tmp_path).stdout
-    assert "acme" in listed and "active" in listed and key not in listed
+    listed = _cli("keys", "list", cwd=tmp_path).stdout.splitlines()
+    assert listed[0].split() == ["ID", "WORKSPACE", "NAME", "PREFIX", "CREATED", "STATE"]
+    assert listed[1].split()[:4] == ["1", "acme", "ci", f"{key[:12]}…"] and listed[1].endswith("active")
+    assert key not in "".join(listed)
     assert _cli("keys", "revoke", "1", cwd=tmp_path).returncode == 0
-    assert "revoked" in _cli("keys", "list", cwd=tmp_path).stdout
+    assert _cli("keys", "list", cwd=tmp_path).stdout.splitlines()[1].endswith("revoked")
     assert _cli("keys", "revoke", "1", cwd=tmp_path).returncode == 1
 
 
 def test_cli_reports_config_errors(tmp_path: Path) -> None:
     (tmp_path / "wrangler.toml").write_text('name = "x"\nmain = "worker.py"\n')
     result = _cli("d1", "migrations", "list", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "wrangler.toml" in result.stderr and "compatibility_date" in result.stderr
+    assert result.returncode == os.EX_CONFIG
+    assert result.stderr == f"error: {tmp_path}/wrangler.toml: missing required key 'compatibility_date'\n"
 
 
 def _free_port() -> int:
@@ -185,3 +236,14 @@ def test_dev_serves_and_stopping_it_stops_everything(tmp_path: Path, stop: signa
     while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in started if _alive(pid)], "something dev started is still running"
+    announced = [line for line in process.stdout.read().splitlines() if line.startswith("leadlight: ")]
+    assert announced[0] == f"leadlight: leadlight-test in development, configured by {tmp_path / 'wrangler.toml'}"
+    assert announced[1].startswith(f"leadlight: database DB: {tmp_path / 'state' / 'd1' / 'test.sqlite'} (schema ")
+    assert announced[2:4] == ["leadlight: development site key: site_dev",
+                              f"leadlight: bucket SESSIONS: sessions-{tmp_path.name.lower().replace('_', '-')[:40]} at "
+                              f"{announced[3].split(' at ')[1]}"]
+    assert announced[3].endswith(f"(local S3 server over {tmp_path / 'state' / 'r2'})")
+    assert announced[-4:] == [f"leadlight: listening on http://127.0.0.1:{port} with 1 worker, reloading on code changes",
+                              f"leadlight: demo: http://127.0.0.1:{port}/demo",
+                              "leadlight: development API key: test-analytics-key",
+                              "leadlight: stopped"]

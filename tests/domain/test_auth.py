@@ -42,6 +42,7 @@ async def test_configured_key_is_the_default_workspace(whoami: httpx.AsyncClient
 
 
 async def test_created_key_authenticates_as_its_workspace_until_revoked(whoami: httpx.AsyncClient, db: D1Database) -> None:
+    await db.prepare("INSERT INTO workspaces (id, name, created_at) VALUES ('acme', 'Acme', 0)").run()
     key, key_id = await auth.create_key(db, "acme", "ci")
     stored = await db.prepare("SELECT prefix, key_hash FROM api_keys WHERE id = ?").bind(key_id).first()
     assert key.startswith(stored["prefix"]) and key not in stored.values()

@@ -1,10 +1,11 @@
 """What a request says about a visit: IP, country, device, referrer, bots; the proxy headers when trusted."""
 import json
+import time
 from pathlib import Path
 
 import pytest
 
-from domain.enrich import agent_for, client_ip, geo_for, is_bot, referrer_domain
+from domain.enrich import MAX_AGENT_CHARS, agent_for, client_ip, geo_for, is_bot, referrer_domain
 from storage.config import Config, load_config
 from tests.conftest import write_config
 from tests.tracking import batch, event, form, headers, site  # noqa: F401  (fixture)
@@ -59,6 +60,19 @@ def test_bots() -> None:
     assert is_bot("Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36", True)  # navigator.webdriver
     assert not is_bot("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 "
                       "Safari/537.36", False)
+
+
+def test_only_the_start_of_a_user_agent_is_read_and_in_bounded_time() -> None:
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+    for n in range(3):  # unique each time: no cache can answer
+        padded = f"{agent} {n} " + "".join(f"x{k:07d}" for k in range(131_072))  # one megabyte
+        started = time.perf_counter()
+        parsed, bot = agent_for(padded), is_bot(padded, False)
+        assert time.perf_counter() - started < 0.02
+        assert (parsed.device, parsed.browser, parsed.os, bot) == ("desktop", "Chrome", "Linux", False)
+    # What lies past the first MAX_AGENT_CHARS characters is never read: not even a crawler's name.
+    assert not is_bot(agent + " " * MAX_AGENT_CHARS + "Googlebot/2.1", False)
+    assert is_bot(agent + " Googlebot/2.1", False)
 
 
 @pytest.mark.parametrize(("referrer", "page", "domain"), [

@@ -1,4 +1,4 @@
-"""The grouped writer: requests that arrive together commit together, or fail together."""
+"""The grouped writer: requests that arrive together commit together; one whose rows fail fails alone."""
 import asyncio
 import time
 
@@ -40,18 +40,33 @@ async def test_requests_waiting_together_commit_together(db, site) -> None:
     assert await events(db) == ["evt_a0000001", "evt_a0000002", "evt_b0000001"]
 
 
-async def test_a_failing_group_fails_every_request_in_it_and_writes_nothing(db, site) -> None:
+async def test_a_request_whose_rows_fail_fails_alone_and_its_group_commits(db, site) -> None:
+    # Rows that validation cannot foresee (here a trigger refuses them) fail only their own request.
     await db.exec("CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.event_id LIKE 'poison%'"
                   " BEGIN SELECT RAISE(ABORT, 'poisoned'); END")
     writer = IngestWriter(db)
-    results = await asyncio.gather(writer.write(write(site, "evt_good0001")),
-                                   writer.write(write(site, "poison_00001", session="s_two")),
-                                   return_exceptions=True)
-    assert all(isinstance(r, IngestUnavailable) for r in results)
-    assert await events(db) == []
-    assert await db.prepare("SELECT count(*) AS n FROM sessions").first("n") == 0
+    good, poisoned, also_good = await asyncio.gather(
+        writer.write(write(site, "evt_good0001", "evt_good0002")),
+        writer.write(write(site, "evt_fine0001", "poison_00001", session="s_two")),
+        writer.write(write(site, "evt_good0003", session="s_three")),
+        return_exceptions=True)
+    assert (good, also_good) == (ingest.Outcome(2, 0), ingest.Outcome(1, 0))
+    assert isinstance(poisoned, IngestUnavailable) and "poisoned" in str(poisoned)
+    # Nothing of the failed request: not even its event that was fine.
+    assert await events(db) == ["evt_good0001", "evt_good0002", "evt_good0003"]
+    sessions = await db.prepare("SELECT session_id, event_count FROM sessions ORDER BY session_id").raw()
+    assert sessions == [["s_one", 2], ["s_three", 1]]
     # The writer carries on with the next group.
-    assert await writer.write(write(site, "evt_good0001")) == ingest.Outcome(1, 0)
+    assert await writer.write(write(site, "evt_fine0001", session="s_two")) == ingest.Outcome(1, 0)
+
+
+async def test_a_failing_database_fails_every_request_of_the_group(db, site) -> None:
+    writer = IngestWriter(db)
+    await db.close()
+    results = await asyncio.gather(writer.write(write(site, "evt_shut0001")),
+                                   writer.write(write(site, "evt_shut0002", session="s_two")),
+                                   return_exceptions=True)
+    assert all(isinstance(result, IngestUnavailable) for result in results)
 
 
 async def test_a_full_group_does_not_wait_out_the_linger(db, site) -> None:

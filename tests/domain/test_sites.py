@@ -119,8 +119,35 @@ def test_the_cli_creates_lists_and_updates_sites(tmp_path: Path, capsys: pytest.
     assert key.startswith("site_")
     assert cli.main(["--config", config, "sites", "update", key, "--settings", '{"respect_dnt": true}']) == 0
     assert json.loads(capsys.readouterr().out)["settings"]["respect_dnt"] is True
-    assert cli.main(["--config", config, "sites", "list", "--workspace", "default"]) == 0
+    assert cli.main(["--config", config, "sites", "list", "--workspace", "default", "--json"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [s["site_key"] for s in listed] == [key]
     assert cli.main(["--config", config, "sites", "update", key, "--settings", '{"nope": 1}']) == 1
     assert "settings.nope: unknown setting" in capsys.readouterr().err
+
+
+async def test_a_deleted_site_is_refused_everywhere_and_its_row_stays(db: D1Database) -> None:
+    site = await sites.create_site(db, "default", ["https://gone.example"], name="Gone")
+    assert await sites.site_by_key(db, site["site_key"]) is not None  # cached now
+    assert (await sites.delete_site(db, site["site_key"]))["name"] == "Gone"
+    assert await sites.site_by_key(db, site["site_key"]) is None  # this process forgets it at once
+    assert await sites.any_site_allows(db, "https://gone.example") is False
+    assert await sites.list_sites(db) == []
+    row = await db.prepare("SELECT name, deleted_at FROM sites WHERE site_key = ?").bind(site["site_key"]).first()
+    assert row["name"] == "Gone" and row["deleted_at"] is not None
+    with pytest.raises(sites.SiteError, match=f"site_key: no site '{site['site_key']}'"):
+        await sites.delete_site(db, site["site_key"])
+
+
+async def test_a_rename_keeps_everything_else(db: D1Database) -> None:
+    site = await sites.create_site(db, "default", ["https://a.example"], name="Old")
+    renamed = await sites.update_site(db, site["site_key"], name="  New  ")
+    assert renamed == {**site, "name": "New"}
+    with pytest.raises(sites.SiteError, match="name: at most 200 characters"):
+        await sites.update_site(db, site["site_key"], name="x" * 201)
+
+
+async def test_the_development_site_comes_back_after_a_delete(db: D1Database) -> None:
+    first = await sites.ensure_dev_site(db)
+    await sites.delete_site(db, sites.DEV_SITE_KEY)
+    assert await sites.ensure_dev_site(db) == first

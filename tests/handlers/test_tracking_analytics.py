@@ -275,7 +275,7 @@ async def test_lead_detail(client, workspace: Workspace) -> None:
                 "engagement_score": row.engagement_score, "event_count": len(row.events)}
 
     assert await get_json(client, "/analytics/leads/1") == {
-        "lead": lead_item(workspace, 1),
+        "lead": {**lead_item(workspace, 1), "uuid": "uuid-1"},  # the detail also names the lead's UUID
         "sessions": [session("s1"), session("s5"), session("s2")],
         "submissions": [
             {"submission_id": 501, "lead_id": 1, "submitted_at": datetime_string(workspace.enquiry[1]),
@@ -290,7 +290,7 @@ async def test_lead_detail(client, workspace: Workspace) -> None:
         ],
     }
     detail = await get_json(client, "/analytics/leads/2")
-    assert detail["lead"] == lead_item(workspace, 2)
+    assert detail["lead"] == {**lead_item(workspace, 2), "uuid": "uuid-2"}
     assert [x["session_id"] for x in detail["sessions"]] == ["s7", "s4"]
     assert [x["submission_id"] for x in detail["submissions"]] == [503]
 

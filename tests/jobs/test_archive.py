@@ -6,10 +6,16 @@ on a real SQLite file; objects go to the real local S3 server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import hashlib
+import http.server
 import json
+import logging
+import re
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,7 @@ import pytest
 from starlette.applications import Starlette
 
 from domain import sites
-from jobs.archive import CONCURRENCY, archive_closed_sessions, archive_sessions, purge_archived_events
+from jobs.archive import CONCURRENCY, archive_closed_sessions, archive_sessions, key_segment, purge_archived_events
 from runtime import Env, ExecutionContext, ScheduledEvent, now_ms
 from storage import migrations
 from storage.config import load_config
@@ -204,7 +210,7 @@ async def test_pages_through_every_closed_session(env: Env, site_id: int) -> Non
 
     result = await archive_closed_sessions(env.DB, env.SESSIONS, batch_size=2, concurrency=2)
 
-    assert result == {"archived": 5, "failed": 0, "deferred": 0}
+    assert result == {"archived": 5, "failed": 0, "skipped": 0, "deferred": 0}
     unarchived = await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE archived_at IS NULL").first("n")
     assert len(await keys(env.SESSIONS)) == 5 and unarchived == 0
 
@@ -262,19 +268,135 @@ async def test_same_session_id_in_two_workspaces_gets_two_objects(env: Env, site
         assert blob["events"] == await event_rows(env.DB, "s_shared", workspace_id)
 
 
-async def test_odd_session_ids_stay_one_key_segment(env: Env, site_id: int) -> None:
+async def test_odd_session_ids_get_a_digest_as_their_key_segment(env: Env, site_id: int) -> None:
     now = now_ms()
     started = now - 3 * HOUR
     await store_session(env.DB, site_id, "../a b/ü", started_at=started, last_activity_at=now - 2 * HOUR,
                         visitor_id="visitor ü")
+    # 64 "é": percent-encoded, a 384-character file name, longer than the local server's filesystem takes.
+    await store_session(env.DB, site_id, "é" * 64, started_at=started, last_activity_at=now - 2 * HOUR + 1)
 
-    assert (await run_job(env))["archived"] == 1
+    assert (await run_job(env))["archived"] == 2
 
-    key = f"sessions/{day_path(started)}/..%2Fa%20b%2F%C3%BC.json.gz"
+    key = f"sessions/{day_path(started)}/~{hashlib.sha256('../a b/ü'.encode()).hexdigest()[:32]}.json.gz"
     assert (await session_row(env.DB, "../a b/ü"))["blob_key"] == key
     head = await env.SESSIONS.head(key)
-    assert head.custom_metadata["session_id"] == "..%2Fa%20b%2F%C3%BC"
+    assert head.custom_metadata["session_id"] == "..%2Fa%20b%2F%C3%BC"  # the id itself, percent-encoded
     assert head.custom_metadata["visitor_id"] == "visitor%20%C3%BC"
+    long_key = (await session_row(env.DB, "é" * 64))["blob_key"]
+    assert long_key == f"sessions/{day_path(started)}/~{hashlib.sha256(('é' * 64).encode()).hexdigest()[:32]}.json.gz"
+    assert (await read_blob(env.SESSIONS, long_key))["session"]["session_id"] == "é" * 64
+
+
+def test_key_segments_are_safe_by_construction() -> None:
+    assert key_segment("s_Ab3-x_9") == "s_Ab3-x_9"  # what the snippet makes, as it is
+    assert key_segment("a" * 64) == "a" * 64
+    assert key_segment("a" * 65) == "~" + hashlib.sha256(b"a" * 65).hexdigest()[:32]
+    for odd in ("", "a/b", "a@b", "~x", "..", "a b", "é", "\ud800"):
+        segment = key_segment(odd)
+        assert re.fullmatch(r"~[0-9a-f]{32}", segment), odd
+
+
+async def test_an_object_the_store_refuses_is_skipped_and_the_rest_archived(
+        env: Env, site_id: int, s3_server: LocalS3Server) -> None:
+    now = now_ms()
+    started = now - 3 * HOUR
+    for n in range(CONCURRENCY + 4):
+        await store_session(env.DB, site_id, f"s_many{n:02d}", started_at=started,
+                            last_activity_at=now - 2 * HOUR + n, events=2)
+    # Oldest first, the run meets these before the others: a directory stands where each object would go.
+    blocked = [f"s_blocked{n}" for n in range(3)]
+    for n, session_id in enumerate(blocked):
+        await store_session(env.DB, site_id, session_id, started_at=started, last_activity_at=now - 3 * HOUR + n)
+        (s3_server.root / env.SESSIONS.bucket_name / f"sessions/{day_path(started)}/{session_id}.json.gz").mkdir(
+            parents=True)
+
+    with capture_logs() as lines:
+        result = await run_job(env)
+
+    assert (result["archived"], result["failed"], result["skipped"]) == (CONCURRENCY + 4, 3, 3)
+    for session_id in blocked:
+        assert (await session_row(env.DB, session_id))["archived_at"] is None
+        assert len(await event_rows(env.DB, session_id)) == 3
+    skipped = [line for line in lines if line["event"] == "archive.skipped"]
+    assert sorted(line["sessionId"] for line in skipped) == blocked
+    assert all(line["key"].endswith(".json.gz") and "InternalError" in line["reason"] for line in skipped)
+    assert not [line for line in lines if line["event"] == "archive.unavailable"]
+
+
+async def test_a_store_failing_every_call_is_an_outage(env: Env, site_id: int) -> None:
+    now = now_ms()
+    for n in range(4):
+        await store_session(env.DB, site_id, f"s_down{n}", started_at=now - 3 * HOUR,
+                            last_activity_at=now - 2 * HOUR + n, ended=True)
+    with failing_store() as url:
+        bucket = R2Bucket("sessions", endpoint_url=url, access_key_id="key", secret_access_key="secret")
+        await bucket.open()
+        try:
+            with capture_logs() as lines:
+                result = await archive_closed_sessions(env.DB, bucket, concurrency=2)
+        finally:
+            await bucket.close()
+
+    # Stopped at the first failures: only the puts already under way were tried, none skipped.
+    assert result["archived"] == 0 and result["skipped"] == 0 and 1 <= result["failed"] <= 2
+    unarchived = await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE archived_at IS NULL").first("n")
+    assert unarchived == 4
+    [outage] = [line for line in lines if line["event"] == "archive.unavailable"]
+    assert "503" in outage["error"] or "ServiceUnavailable" in outage["error"]
+
+
+@contextlib.contextmanager
+def capture_logs() -> Iterator[list[dict[str, Any]]]:
+    """The job's JSON log lines, as parsed objects."""
+    lines: list[dict[str, Any]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(record.getMessage()))
+
+    handler = Collect()
+    logger = logging.getLogger("leadlight")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def failing_store() -> Iterator[str]:
+    """An HTTP server on loopback answering every S3 call 503, as a store in trouble does."""
+    class Failing(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # answers `Expect: 100-continue`, which the S3 client sends with a put
+
+        def answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            body = b"<Error><Code>ServiceUnavailable</Code><Message>down</Message></Error>"
+            self.send_response(503)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- an object store outage -----------------------------------------------------------------

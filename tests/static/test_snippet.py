@@ -27,6 +27,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from domain.json_input import first_flaw
+
 pytest_plugins = ["tests.browser"]
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
@@ -42,6 +44,9 @@ def _protocol_error(body: Any) -> str | None:
     """What is wrong with a /track body according to the wire protocol, or None."""
     if not isinstance(body, dict):
         return "body is not an object"
+    flaw = first_flaw(body)  # what the worker refuses: a lone surrogate, nesting past its limit
+    if flaw is not None:
+        return str(flaw)
     missing = _ENVELOPE_KEYS - body.keys()
     if missing:
         return f"missing {sorted(missing)}"
@@ -353,6 +358,18 @@ def test_clicks_on_links_and_buttons(site: Site, key: str, tab: Page) -> None:
         {"tag": "input", "text": "Send", "target_id": "send"},
     ]
     assert all(c["url"] == tab.url for c in site.receiver.events(key, "click"))
+
+
+def test_long_texts_are_cut_between_characters_never_inside_one(site: Site, key: str, tab: Page) -> None:
+    # 99 letters, then an emoji (two UTF-16 units): a cut at 100 units would split it.
+    text = "a" * 99 + "\U0001F600" + "b" * 10
+    tab.goto(site.page("emoji", f'<button id="long">{text}</button>', site=key))
+    site.receiver.wait_event(key, "page_view")
+
+    tab.click("#long")
+
+    [click] = site.receiver.wait_event(key, "click")
+    assert click["props"]["text"] == "a" * 99 + "\U0001F600"  # 100 characters as the worker counts them
 
 
 def test_outbound_click_that_leaves_the_page_is_sent_on_pagehide(site: Site, key: str, tab: Page) -> None:

@@ -243,9 +243,13 @@ MINIMAL = 'name = "w"\nmain = "worker.py"\ncompatibility_date = "2025-01-15"\n'
     (MINIMAL + '[[r2_buckets]]\nbinding = "B"\nbucket_name = "a"\ns3_endpiont = "http://x"\n', None,
      "wrangler.toml: r2_buckets[0].s3_endpiont: unknown key"),
     (MINIMAL + "[leadlight]\nmax_body = 10\n", None,
-     "wrangler.toml: leadlight.max_body: unknown key (known: max_body_bytes, workers, trust_proxy, raw_event_retention_days)"),
+     "wrangler.toml: leadlight.max_body: unknown key (known: max_body_bytes, workers, trust_proxy, raw_event_retention_days, "
+     "max_header_bytes, max_headers, header_timeout_seconds, body_timeout_seconds, keep_alive_seconds, "
+     "max_connections)"),
     (MINIMAL + "[env.production.leadlight]\nworkrs = 2\n", "production",
-     "wrangler.toml: env.production.leadlight.workrs: unknown key (known: max_body_bytes, workers, trust_proxy, raw_event_retention_days)"),
+     "wrangler.toml: env.production.leadlight.workrs: unknown key (known: max_body_bytes, workers, trust_proxy, raw_event_retention_days, "
+     "max_header_bytes, max_headers, header_timeout_seconds, body_timeout_seconds, keep_alive_seconds, "
+     "max_connections)"),
     (MINIMAL + "[leadlight]\nworkers = 0\n", None, "wrangler.toml: leadlight.workers: 0 must be at least 1"),
     (MINIMAL + '[dev]\nport = "x"\n', None, "wrangler.toml: dev.port: expected an integer, got str 'x'"),
     (MINIMAL + "[dev]\nport = true\n", None, "wrangler.toml: dev.port: expected an integer, got bool True"),

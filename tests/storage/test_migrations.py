@@ -83,3 +83,12 @@ async def test_failed_migration_rolls_back_and_stops(tmp_path: Path) -> None:
         await db.close()
     assert "a" in tables and "b" not in tables and "c" not in tables
     assert pending == ["0002_bad.sql", "0003_never.sql"]
+
+
+def test_statements_split_at_every_statement_end_as_wrangler_does() -> None:
+    assert migrations.statements("SELECT 1; SELECT 2") == ["SELECT 1;", "SELECT 2"]
+    assert migrations.statements("INSERT INTO t VALUES ('a;b'); -- done; really\nSELECT 2;") == [
+        "INSERT INTO t VALUES ('a;b');", "-- done; really\nSELECT 2;"]
+    trigger = "CREATE TRIGGER x AFTER INSERT ON t BEGIN UPDATE t SET a = 1; UPDATE t SET b = 2; END;"
+    assert migrations.statements(f"{trigger} SELECT 3") == [trigger, "SELECT 3"]
+    assert migrations.statements("-- a comment only\n;;") == []

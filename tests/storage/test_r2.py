@@ -90,6 +90,21 @@ async def test_put_large_stream_goes_up_in_parts(r2_bucket: R2Bucket) -> None:
     assert body.custom_metadata == {"kind": "blob"}
 
 
+async def test_a_stream_that_fails_midway_leaves_no_object(r2_bucket: R2Bucket) -> None:
+    # What a CSV export relies on: parts already uploaded are abandoned with the upload, and the
+    # source's error reaches the caller unchanged.
+    async def broken() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * (4 * MIB)
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        await r2_bucket.put("half.csv", broken())
+
+    assert await r2_bucket.head("half.csv") is None
+    assert (await r2_bucket.list()).objects == []
+
+
 async def test_http_and_custom_metadata_round_trip(r2_bucket: R2Bucket) -> None:
     compressed = gzip.compress(b"a,b\n1,2\n")
     http_metadata = {

@@ -1,4 +1,5 @@
-"""POST /track as the snippet speaks it: batches in, 202 only after the commit, errors naming the field."""
+"""POST /track as the snippet speaks it: batches in, 202 only after the commit, errors naming the field;
+the snippet and the development demo page."""
 from __future__ import annotations
 
 import asyncio
@@ -446,8 +447,126 @@ async def test_the_snippet_is_served_gzipped_when_asked(client) -> None:
 
 @pytest.mark.skipif(not (track.STATIC / "demo.html").is_file(), reason="static/demo.html is not there")
 async def test_the_demo_page_installs_the_snippet_for_the_development_site(client, app) -> None:
+    # `dev` makes the site at start-up, with the origins of its configured address.
+    await sites.ensure_dev_site(app.state.env.DB, sites.dev_origins("127.0.0.1", 8787))
     response = await client.get("/demo")
     assert response.status_code == 200
     assert "{{SITE_KEY}}" not in response.text and sites.DEV_SITE_KEY in response.text
-    dev = await sites.site_by_key(app.state.env.DB, sites.DEV_SITE_KEY)
-    assert dev is not None and dev.allows("http://testserver")
+    assert '<script src="http://testserver/t.js" data-site="site_dev" defer>' in response.text
+
+
+async def test_the_demo_page_never_writes_origins(client, app) -> None:
+    db = app.state.env.DB
+    await sites.ensure_dev_site(db, sites.dev_origins("127.0.0.1", 8787))
+    response = await client.get("/demo", headers={"Host": "evil.example"})
+    assert response.status_code == 200 and "http://evil.example/t.js" in response.text
+    [dev] = [site for site in await sites.list_sites(db) if site["site_key"] == sites.DEV_SITE_KEY]
+    assert dev["origins"] == ["http://127.0.0.1:8787", "http://localhost:8787"]
+
+
+async def test_the_demo_page_without_a_development_site_is_404(client, app) -> None:
+    response = await client.get("/demo")
+    assert response.status_code == 404
+    assert await count(app, "sites") == 0
+
+
+def test_development_origins_come_from_the_configured_address() -> None:
+    assert sites.dev_origins("127.0.0.1", 9000) == ["http://127.0.0.1:9000", "http://localhost:9000"]
+    assert sites.dev_origins("0.0.0.0", 8787) == ["http://0.0.0.0:8787", "http://127.0.0.1:8787",
+                                                  "http://localhost:8787"]
+    assert sites.dev_origins("::1", 8787)[0] == "http://[::1]:8787"
+
+
+# --- hostile input: 400 naming the field, nothing stored, never a 5xx -------------------------------
+
+LONE = "\ud800"  # half of a UTF-16 surrogate pair: JSON can carry it, UTF-8 (and so SQLite) cannot
+
+
+def _nested(levels: int, key: str = "a") -> str:
+    """Props nested `levels` deep, as JSON text (deeper than json.dumps itself can write)."""
+    return f'{{"{key}":' * levels + "{}" + "}" * levels
+
+
+def _with_props(props_json: str):
+    def build(site_key: str) -> str:
+        return json.dumps(batch(site_key, [event(marker=0)])).replace('{"marker": 0}', props_json)
+    return build
+
+
+HOSTILE = [
+    (lambda key: batch(key, [event(url="https://a.example/" + LONE)]),
+     "events[0].url: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event(title="Sky " + LONE)]), "events[0].props.title: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event(**{"k" + LONE: 1})]), "events[0].props: a key contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event("click", text=["ok", {"deep": LONE}])]),
+     "events[0].props.text[1].deep: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event()], visitor="v_" + LONE), "visitor_id: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event()], session="s_" + LONE), "session_id: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event()], fingerprint=LONE), "fingerprint: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event()], referrer="https://r.example/" + LONE),
+     "referrer: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event()], utm={"campaign": "spring" + LONE}),
+     "utm.campaign: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [form({"email": "a@example.com", "name": "Asha " + LONE})]),
+     "events[0].props.fields.name: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [form({"email": "a@example.com"}, {"EMAIL" + LONE: "a@example.com"})]),
+     "events[0].props.payload: a key contains a lone UTF-16 surrogate"),
+    (lambda key: batch("site_" + LONE, [event()]), "site: contains a lone UTF-16 surrogate"),
+    (lambda key: batch(key, [event(), {**event(), "type": []}]),
+     "events[1].type: expected one of click, engagement, form_submit, page_view, scroll"),
+    (lambda key: batch(key, [{**event(), "type": "\ud83d"}]), "events[0].type: unknown event type '\\ud83d'"),
+    (lambda key: batch(key, [{**event(), "type": {}}]),
+     "events[0].type: expected one of click, engagement, form_submit, page_view, scroll"),
+    (_with_props(_nested(200)), "events[0].props" + ".a" * 29 + ": nested deeper than 32 levels"),
+    (_with_props(_nested(970)), "body: nested deeper than 32 levels"),  # too deep for the parser itself
+    (_with_props(_nested(40, "x" * 300)), "events[0].props." + "x" * 184 + "…: nested deeper than 32 levels"),
+    (lambda key: batch(key, [event(score=1e308 * 10)]),
+     "body: holds a number that is not finite (NaN, Infinity or past a float's range)"),
+]
+
+
+@pytest.mark.parametrize(("build", "error"), HOSTILE, ids=[error.split(":")[0][:40] for _, error in HOSTILE])
+async def test_what_cannot_be_stored_is_400_naming_the_field(client, app, site, build, error) -> None:
+    response = await post(client, build(site["site_key"]))
+    assert (response.status_code, response.json()) == (400, {"error": error})
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    for table in ("events", "sessions", "visitors", "submissions", "leads", "bot_hits"):
+        assert await count(app, table) == 0, table
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    (b'{"site": "k", "events": [{"props": {"x": NaN}}]}',
+     "body: holds a number that is not finite (NaN, Infinity or past a float's range)"),
+    (b'{"site": "k", "x": -Infinity}', "body: holds a number that is not finite (NaN, Infinity or past a float's range)"),
+    (b"[" * 30_000 + b"]" * 30_000, "body: nested deeper than 32 levels"),
+    (b'{"site": "\\udc00"}', "site: contains a lone UTF-16 surrogate"),
+])
+async def test_a_body_no_batch_can_come_from_is_400(client, body: bytes, error: str) -> None:
+    response = await post(client, body)
+    assert (response.status_code, response.json()) == (400, {"error": error})
+
+
+async def test_a_surrogate_pair_is_a_character_and_is_stored(client, app, site) -> None:
+    response = await post(client, batch(site["site_key"], [event("click", text="Book now \U0001F600")]))
+    assert response.status_code == 202
+    stored = await app.state.env.DB.prepare("SELECT props FROM events").first("props")
+    assert json.loads(stored) == {"text": "Book now \U0001F600"}
+
+
+async def test_a_megabyte_user_agent_is_read_no_further_than_its_start(client, app, site) -> None:
+    agent = BROWSER + " " + "".join(f"x{n:07d}" for n in range(131_072))  # unique: no cache can help
+
+    async def healthz_ms() -> float:
+        started = time.perf_counter()
+        assert (await client.get("/healthz")).status_code == 200
+        return (time.perf_counter() - started) * 1000
+
+    await healthz_ms()
+    started = time.perf_counter()
+    response, health = await asyncio.gather(post(client, batch(site["site_key"], [event()]), **{"User-Agent": agent}),
+                                            healthz_ms())
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code == 202 and response.json()["accepted"] == 1
+    assert elapsed < 50 and health < 50, (elapsed, health)
+    row = await app.state.env.DB.prepare("SELECT browser, os, device FROM sessions").first()
+    assert row == {"browser": "Chrome", "os": "Linux", "device": "desktop"}

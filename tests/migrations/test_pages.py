@@ -1,0 +1,105 @@
+"""Migration 0005: a page is its URL without query string and fragment (a #/ or #! route stays),
+for new page views and for the rollup rows counted before it."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from storage import migrations
+from storage.d1 import D1Database
+from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+PRICING = "https://example.com/pricing"
+
+
+@pytest.mark.parametrize(("url", "page"), [
+    (PRICING, PRICING),
+    (PRICING + "?utm_source=google&utm_medium=cpc", PRICING),
+    (PRICING + "#faq", PRICING),
+    (PRICING + "?utm_source=x#faq", PRICING),
+    (PRICING + "?#", PRICING),
+    ("https://example.com/", "https://example.com/"),
+    ("https://example.com/app#/plans", "https://example.com/app#/plans"),
+    ("https://example.com/app?ref=mail#/plans?tab=2", "https://example.com/app#/plans?tab=2"),
+    ("https://example.com/app#!/plans", "https://example.com/app#!/plans"),
+    ("https://example.com/app#plans", "https://example.com/app"),
+    ("https://ünï.example/çafé?q=ü", "https://ünï.example/çafé"),
+    ("", ""),
+])
+async def test_a_page_is_its_url_without_query_and_fragment(app: Starlette, url: str, page: str) -> None:
+    found = await app.state.env.DB.prepare("SELECT page FROM page_of WHERE urls = json_array(?)").bind(url).first("page")
+    assert found == page
+
+
+async def test_campaign_links_count_as_the_page_they_lead_to(client: httpx.AsyncClient, site: dict[str, Any]) -> None:
+    visits = {  # session: the URLs of its page views
+        "s_one": [PRICING + "?utm_source=google", PRICING, "https://example.com/"],
+        "s_two": [PRICING + "?utm_source=mail&utm_campaign=spring#plans", "https://example.com/app#/plans"],
+        "s_three": ["https://example.com/app?ref=x#/plans", "https://example.com/app#/plans?tab=2"],
+    }
+    for session, urls in visits.items():
+        response = await client.post("/track", headers=headers(),
+                                     json=batch(site["site_key"], [event(url=url) for url in urls], session=session))
+        assert response.status_code == 202
+
+    top = (await client.get("/analytics/pages/top", headers={"X-API-Key": "test-analytics-key"})).json()
+
+    assert top == [
+        {"page": PRICING, "views": 3, "unique_sessions": 2},
+        {"page": "https://example.com/app#/plans", "views": 2, "unique_sessions": 2},
+        {"page": "https://example.com/", "views": 1, "unique_sessions": 1},
+        {"page": "https://example.com/app#/plans?tab=2", "views": 1, "unique_sessions": 1},
+    ]
+
+
+_INSERT_EVENT = ("INSERT INTO events (workspace_id, session_id, event_id, type, url, ts, received_at)"
+                 " VALUES ('default', ?, ?, 'page_view', ?, 1767225600000, 1767225600000)")
+
+
+async def test_rollup_rows_counted_before_the_migration_are_merged(tmp_path: Path) -> None:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    for path in migrations.migration_files(MIGRATIONS):
+        if path.name < "0005":
+            shutil.copy(path, directory)
+    db = D1Database(tmp_path / "pages.sqlite")
+    await db.open()
+    try:
+        await migrations.apply(db, directory)
+        views = [("s_a", PRICING + "?utm_source=google"), ("s_a", PRICING), ("s_a", PRICING + "#faq"),
+                 ("s_b", PRICING + "?utm_source=mail"), ("s_b", PRICING + "?utm_source=mail"),
+                 ("s_c", "https://example.com/app?x=1#/plans"), ("s_c", "https://example.com/")]
+        await db.batch([db.prepare(_INSERT_EVENT).bind(session, f"evt_old{n:05d}", url)
+                        for n, (session, url) in enumerate(views)])
+        before = await db.prepare("SELECT count(*) AS n FROM rollup_page").first("n")
+        # Raw rows of the oldest sessions may be pruned already: the merge reads only the rollups.
+        await db.prepare("DELETE FROM events WHERE session_id = 's_a'").run()
+
+        shutil.copy(MIGRATIONS / "0005_pages_without_query.sql", directory)
+        assert await migrations.apply(db, directory) == ["0005_pages_without_query.sql"]
+
+        assert before == 6  # one row per URL as sent
+        rows = (await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY views DESC, page").all()).results
+        assert rows == [
+            {"page": PRICING, "views": 5, "sessions": 2},
+            {"page": "https://example.com/", "views": 1, "sessions": 1},
+            {"page": "https://example.com/app#/plans", "views": 1, "sessions": 1},
+        ]
+        pairs = await db.prepare("SELECT session_id, page FROM rollup_page_session ORDER BY session_id, page").raw()
+        assert pairs == [["s_a", PRICING], ["s_b", PRICING], ["s_c", "https://example.com/"],
+                         ["s_c", "https://example.com/app#/plans"]]
+        assert await db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'page_merge%'").first("n") == 0
+
+        # Page views after it land on the merged rows.
+        await db.batch([db.prepare(_INSERT_EVENT).bind("s_a", "evt_new00001", PRICING + "?utm_source=ads"),
+                        db.prepare(_INSERT_EVENT).bind("s_d", "evt_new00002", PRICING + "#top")])
+        assert await db.prepare("SELECT views, sessions FROM rollup_page WHERE page = ?").bind(PRICING).first() \
+            == {"views": 7, "sessions": 3}
+    finally:
+        await db.close()
