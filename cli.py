@@ -59,7 +59,9 @@ def app_from_environment() -> Starlette:
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    # Our JSON lines at INFO; libraries (the MCP SDK, botocore) only from WARNING up.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr, force=True)
+    logging.getLogger("leadlight").setLevel(logging.INFO)
 
 
 def _say(line: str) -> None:
@@ -288,8 +290,8 @@ def _dev(config: Config, args: argparse.Namespace, config_path: Path) -> int:
             lines.append(f"development API key: {config.bindings_env()['ANALYTICS_API_KEY']}")
         for line in lines:
             _say(line)
-        uvicorn.run("cli:app_from_environment", factory=True, host=host, port=port,
-                    reload=not args.no_reload, reload_dirs=[str(ROOT)], log_level="warning", access_log=False,
+        uvicorn.run("cli:app_from_environment", factory=True, host=host, port=port, reload=not args.no_reload,
+                    reload_dirs=[str(ROOT)] if not args.no_reload else None, log_level="warning", access_log=False,
                     **uvicorn_options(config.settings))
     finally:
         server.stop()

@@ -51,10 +51,10 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
         middleware=[
             Middleware(RequestLog),
             Middleware(ReceiveDeadline, config.settings.body_timeout_seconds),
-            Middleware(DeclaredSizeLimit, config.settings.max_body_bytes, handlers.UPLOAD_LIMITS),
-            # Inside the exception handlers (unlike Starlette(max_body_size=)), so streamed
-            # overflows get the same JSON 413. A route with a lower limit (POST /track) reads its own body.
-            Middleware(StreamedSizeLimit, config.settings.max_body_bytes, handlers.UPLOAD_LIMITS),
+            Middleware(DeclaredSizeLimit, config.settings.max_body_bytes, handlers.body_limit),
+            # Inside the exception handlers (unlike Starlette(max_body_size=)), so a streamed overflow
+            # is answered like a declared one, in the route's dialect. POST /track reads its own, lower limit.
+            Middleware(StreamedSizeLimit, config.settings.max_body_bytes, handlers.body_limit),
         ],
         exception_handlers={HTTPException: system.http_error, Exception: system.server_error},
         lifespan=lifespan,

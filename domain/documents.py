@@ -2,7 +2,7 @@
 
 | rule | definition |
 | --- | --- |
-| size | 1 byte to `MAX_BYTES` (10 MiB), and no more than a FILE item's `validationRules.maxBytes`; the deployment's request body limit (`max_body_bytes`) applies first |
+| size | 1 byte to `MAX_BYTES` (10 MiB), and no more than a FILE item's `validationRules.maxBytes` |
 | content type | the part's declared type must be one of `CONTENT_TYPES` (and of the item's `contentTypes` when it has them), and the bytes must look like it: PDF, PNG, JPEG, GIF, WebP and HEIC by their signatures, Word and Excel files as ZIP or OLE containers, text as UTF-8 without NUL bytes |
 | storage | the DOCUMENTS bucket at `documents/<workspace>/<lead id>/<document id>`, with its content type and a sanitised `attachment` filename |
 | attached | given a FILE item's code, the item's value becomes `s3://<bucket>/<key>` (COMPLETED) |

@@ -14,14 +14,12 @@ from starlette.routing import BaseRoute, Route
 from domain import enrich
 from handlers import (call_analyses, campaign_analytics, dashboard, ingestion, lead_analytics, lead_detail, mcp,
                       openapi, system, tracking_analytics)
-from handlers.surface import Surface, surfaces_routes
+from handlers.surface import Dialect, Surface, surfaces_routes
 from runtime import endpoint
 from storage.config import Config
 
 SURFACES: list[Surface] = [tracking_analytics.api, lead_detail.api, lead_analytics.api,
                            campaign_analytics.analytics_api, campaign_analytics.api, call_analyses.api]
-# Routes that take files, with their larger body limits (the app's `max_body_bytes` is for JSON).
-UPLOAD_LIMITS: dict[str, int] = call_analyses.UPLOAD_LIMITS
 
 
 def routes(config: Config) -> list[BaseRoute]:
@@ -31,6 +29,15 @@ def routes(config: Config) -> list[BaseRoute]:
     # The dashboard and the reference read SURFACES as they stand when the app is built.
     found += dashboard.routes + openapi.routes(SURFACES)
     return found + ingestion.routes + mcp.routes + surfaces_routes(SURFACES)
+
+
+def body_limit(path: str) -> tuple[int | None, Dialect | None]:
+    """A request path's declared body limit (None: the app's) and the dialect of the surface it belongs to."""
+    for surface in SURFACES:
+        found = surface.body_limit(path)
+        if found is not None:
+            return found
+    return None, None
 
 
 def serving(app: Starlette) -> AbstractAsyncContextManager[None]:

@@ -36,7 +36,6 @@ MAX_FIELD_BYTES = 1024 * 1024  # any text field of the upload, the transcript in
 MAX_UPLOAD_BYTES = call_audio.MAX_AUDIO_BYTES + 2 * MAX_FIELD_BYTES
 ANALYSIS_NOT_FOUND = "Analysis not found"
 UPLOAD_PATHS = ("/api/v1/analysis/", "/api/v1/analysis")
-UPLOAD_LIMITS = {path: MAX_UPLOAD_BYTES for path in UPLOAD_PATHS}
 
 
 class FastApiDialect(Dialect):
@@ -306,7 +305,7 @@ _SETTINGS_BODY = {"type": "object", "required": ["mandatory_disclosures"],
 for _path in UPLOAD_PATHS:
     api.get(_path, list_analyses, params=(STATUS_FILTER, AGENT_ID, CONTACT_ID, SEARCH, LIMIT, OFFSET),
             response=calls.AnalysisList, summary="List analyses")
-    api.post(_path, create_analysis, body=_UPLOAD_BODY, response=calls.Analysis, status=202,
+    api.post(_path, create_analysis, body=_UPLOAD_BODY, response=calls.Analysis, status=202, max_body=MAX_UPLOAD_BYTES,
              summary="Upload a call for analysis", extension=True,
              example={"agent_id": "agent_001", "contact_id": "customer_12345",
                       "webhook_url": "https://your-app.com/webhooks/analysis"})

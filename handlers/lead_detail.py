@@ -86,6 +86,7 @@ async def patch_action(call: Call, lead_id: str, action_id: str) -> ActionLogJso
 
 
 _UPLOAD_FIELDS = ("file", "checklistItemCode", "source")
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the two short text fields
 
 
 async def _upload(call: Call) -> tuple[Upload, str | None, str]:
@@ -169,7 +170,7 @@ api.post("/api/v1/leads/{leadId}/messages", post_message, params=(LEAD_ID,), sta
          example={"channel": "sms", "direction": "outbound", "body": "Hi John, could you send your W-9?"},
          response=MessageJson, summary="Record a message", extension=True)
 api.post("/api/v1/leads/{leadId}/documents", post_document, params=(LEAD_ID,), status=201,
-         content_type="multipart/form-data",
+         content_type="multipart/form-data", max_body=documents.MAX_BYTES + MULTIPART_OVERHEAD,
          body={"type": "object", "required": ["file"], "properties": {
              "file": {"type": "string", "format": "binary"}, "checklistItemCode": {"type": "string"},
              "source": {"enum": list(checklists.SOURCES)}}},

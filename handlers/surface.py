@@ -22,13 +22,17 @@ OpenAPI document.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, Route, compile_path
 
 from domain import auth
 from domain.auth import AuthFailure, Principal
@@ -80,6 +84,7 @@ class Operation:
     summary: str = ""
     content_type: str = "application/json"
     extension: bool = False  # ours, not in the surface's document: OpenAPI marks it `x-extension`
+    max_body: int | None = None  # a body limit above the app's `max_body_bytes`, for routes that take files
 
 
 class Dialect:
@@ -187,6 +192,17 @@ class Surface:
     def routes(self) -> list[BaseRoute]:
         return [Route(path, endpoint(self._dispatch(ops)), methods=list(ops)) for path, ops in self.paths.items()]
 
+    def body_limit(self, path: str) -> tuple[int | None, Dialect] | None:
+        """For a request path of this surface: its route's declared upload limit (None: the app's), and
+        the dialect its 413 speaks; None when the path is not this surface's."""
+        for template, ops in self.paths.items():
+            if _compiled(template).fullmatch(path):
+                limits = [op.max_body for op in ops.values() if op.max_body is not None]
+                return (max(limits) if limits else None), self.dialect
+        if any(_compiled(prefix).fullmatch(path) for prefix in self.prefixes):
+            return None, self.dialect
+        return None
+
     def fallbacks(self) -> list[BaseRoute]:
         """Catch-alls, after every surface's routes: a known path with another method (405) or an unknown path (404)."""
         known = self.routes()
@@ -240,6 +256,12 @@ class Surface:
             return dialect.invalid([error])
         except ApiError as error:
             return dialect.error(error)
+        except HTTPException as error:
+            if error.status_code != 413:
+                raise
+            # Starlette's streamed body limit, passed while the handler read the body.
+            limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+            return dialect.respond(413, f"Request body too large (max {limit} bytes)", "PAYLOAD_TOO_LARGE")
         except ClientDisconnect:
             raise
         except Exception as exc:  # the client gets a fixed message; the details go to the log only
@@ -248,6 +270,11 @@ class Surface:
         if isinstance(result, Response):
             return result
         return dialect.success(result, op.status)
+
+
+@cache
+def _compiled(template: str) -> re.Pattern[str]:
+    return compile_path(template)[0]
 
 
 def surfaces_routes(surfaces: Sequence[Surface]) -> list[BaseRoute]:

