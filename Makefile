@@ -8,7 +8,7 @@ APP := $(VENV)/.installed-app
 STAMP := $(VENV)/.installed
 PORT ?=
 
-.PHONY: install run test bench migrate lint schema system-deps clean
+.PHONY: install run test bench migrate schema system-deps clean
 
 # The app and its `leadlight` command (what a deployment needs).
 $(APP): pyproject.toml

@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in turn, each printing its ratio against a naive baseline."""
+"""`make bench`: every benchmark in turn, each printing its ratios against baselines measured in the
+same run (a naive one; for ingestion also the ceiling, bench/ceiling_ingest.py)."""
 from __future__ import annotations
 
 import subprocess

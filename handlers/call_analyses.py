@@ -284,7 +284,6 @@ async def _upload(call: Call) -> calls.NewAnalysis:
 
 _UPLOAD_BODY = {
     "type": "object", "required": ["audio", "agent_id", "contact_id"],
-    "description": "multipart/form-data",
     "properties": {
         "audio": {"type": "string", "format": "binary",
                   "description": f"WAV or MP3, at most {call_audio.MAX_AUDIO_BYTES} bytes"},
@@ -305,7 +304,8 @@ _SETTINGS_BODY = {"type": "object", "required": ["mandatory_disclosures"],
 for _path in UPLOAD_PATHS:
     api.get(_path, list_analyses, params=(STATUS_FILTER, AGENT_ID, CONTACT_ID, SEARCH, LIMIT, OFFSET),
             response=calls.AnalysisList, summary="List analyses")
-    api.post(_path, create_analysis, body=_UPLOAD_BODY, response=calls.Analysis, status=202, max_body=MAX_UPLOAD_BYTES,
+    api.post(_path, create_analysis, body=_UPLOAD_BODY, body_type="multipart/form-data", response=calls.Analysis,
+             status=202, max_body=MAX_UPLOAD_BYTES,
              summary="Upload a call for analysis", extension=True,
              example={"agent_id": "agent_001", "contact_id": "customer_12345",
                       "webhook_url": "https://your-app.com/webhooks/analysis"})

@@ -8,20 +8,17 @@
 
 Every answer carries a strict Content-Security-Policy (the page holds an API key: only our own
 scripts run, and it talks to no other host), an ETag and `Cache-Control: no-cache`, so a browser
-revalidates each load and gets a 304 when nothing changed. Files are read again when they change
-on disk, so editing them needs no restart.
+revalidates each load and gets a 304 when nothing changed (handlers/static_files.py).
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from handlers import static_files
 from runtime import Env, ExecutionContext, endpoint
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -42,14 +39,6 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-
-
-@dataclass(frozen=True)
-class _Asset:
-    body: bytes
-    gzip: bytes
-    etag: str
-    media_type: str
 
 
 async def index(request: Request, env: Env, ctx: ExecutionContext) -> Response:
@@ -77,39 +66,8 @@ routes: list[BaseRoute] = [
 
 
 def _serve(request: Request, path: Path) -> Response:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
+    found = static_files.load(path)
+    if found is None:
         return JSONResponse({"error": "Not found"}, status_code=404)
-    found = _load(path, stat.st_mtime_ns, stat.st_size)
-    gzipped = "gzip" in request.headers.get("accept-encoding", "") and len(found.gzip) < len(found.body)
-    etag = found.etag[:-1] + '-gz"' if gzipped else found.etag
-    headers = {**_SECURITY_HEADERS, "Cache-Control": "no-cache", "ETag": etag, "Vary": "Accept-Encoding"}
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    return Response(found.gzip if gzipped else found.body, media_type=found.media_type, headers=headers)
-
-
-_loaded: dict[Path, tuple[int, int, _Asset]] = {}
-
-
-def _load(path: Path, mtime_ns: int, size: int) -> _Asset:
-    cached = _loaded.get(path)
-    if cached is not None and cached[:2] == (mtime_ns, size):
-        return cached[2]
-    body = path.read_bytes()
-    found = _Asset(body=body, gzip=gzip.compress(body, compresslevel=9, mtime=0),
-                   etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"', media_type=_MEDIA_TYPES[path.suffix])
-    _loaded[path] = (mtime_ns, size, found)
-    return found
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    # If-None-Match compares weakly: W/"x" matches "x".
-    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+    return static_files.respond(request, found, _MEDIA_TYPES[path.suffix],
+                                {**_SECURITY_HEADERS, "Cache-Control": "no-cache"})

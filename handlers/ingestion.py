@@ -7,11 +7,7 @@ a batch that can never succeed (4xx) and retries one that may (503).
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
 import html
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -22,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from domain import enrich, ingest, sites
 from domain.ingest import BatchError, IngestUnavailable, IngestWriter
 from domain.suspicion import vpn_suspected
+from handlers import static_files
 from runtime import Env, ExecutionContext, endpoint, now_ms
 from storage.d1 import D1Error
 
@@ -96,23 +93,13 @@ async def preflight(request: Request, env: Env, ctx: ExecutionContext) -> Respon
 
 
 async def snippet(request: Request, env: Env, ctx: ExecutionContext) -> Response:
-    asset = _snippet_asset()
-    if asset is None:
+    found = static_files.load(STATIC / "t.js")
+    if found is None:
         return _error(404, "Not found", {})
-    gzipped = "gzip" in request.headers.get("accept-encoding", "")
-    etag = asset.gzip_etag if gzipped else asset.etag
-    headers = {
+    return static_files.respond(request, found, "application/javascript; charset=utf-8", {
         "Cache-Control": SNIPPET_CACHE_CONTROL,
-        "ETag": etag,
-        "Vary": "Accept-Encoding",
         "Cross-Origin-Resource-Policy": "cross-origin",
-    }
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    return Response(asset.gzip if gzipped else asset.body, media_type="application/javascript; charset=utf-8",
-                    headers=headers)
+    })
 
 
 async def demo(request: Request, env: Env, ctx: ExecutionContext) -> Response:
@@ -184,33 +171,3 @@ def _cors(origin: str | None) -> dict[str, str]:
 
 def _error(status: int, message: str, headers: dict[str, str]) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-@dataclass(frozen=True)
-class _Asset:
-    body: bytes
-    gzip: bytes
-    etag: str
-    gzip_etag: str
-
-
-@cache
-def _snippet_asset() -> _Asset | None:
-    """static/t.js, read once per process."""
-    path = STATIC / "t.js"
-    if not path.is_file():
-        return None
-    body = path.read_bytes()
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    # mtime=0: the same bytes every start, so every process sends the same ETag.
-    compressed = gzip.compress(body, compresslevel=9, mtime=0)
-    return _Asset(body=body, gzip=compressed, etag=f'"{digest}"', gzip_etag=f'"{digest}-gz"')
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    # If-None-Match compares weakly: W/"x" matches "x".
-    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))

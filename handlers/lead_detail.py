@@ -170,7 +170,7 @@ api.post("/api/v1/leads/{leadId}/messages", post_message, params=(LEAD_ID,), sta
          example={"channel": "sms", "direction": "outbound", "body": "Hi John, could you send your W-9?"},
          response=MessageJson, summary="Record a message", extension=True)
 api.post("/api/v1/leads/{leadId}/documents", post_document, params=(LEAD_ID,), status=201,
-         content_type="multipart/form-data", max_body=documents.MAX_BYTES + MULTIPART_OVERHEAD,
+         body_type="multipart/form-data", max_body=documents.MAX_BYTES + MULTIPART_OVERHEAD,
          body={"type": "object", "required": ["file"], "properties": {
              "file": {"type": "string", "format": "binary"}, "checklistItemCode": {"type": "string"},
              "source": {"enum": list(checklists.SOURCES)}}},

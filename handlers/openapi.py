@@ -4,7 +4,7 @@
 | --- | --- |
 | each surface's paths, methods, summaries | `Surface.operations` of every surface in `handlers.SURFACES` |
 | parameters with their limits | each declared parameter's `.openapi()` |
-| request bodies, success responses | `Operation.body`, `.example`, `.response`, `.status`, `.content_type` |
+| request bodies, success responses | `Operation.body`, `.body_type`, `.example`, `.response`, `.status` |
 | error bodies | what the surface's `Dialect` renders for 401, its invalid status, 404, 500 and any other |
 | extensions (ours, not in the surface's document) | `Operation.extension`, shown as `x-extension: true` |
 | one tag per dialect | the dialect's name; the description is the first paragraph of each surface module's docstring |
@@ -117,7 +117,7 @@ def _operation(dialect: Dialect, tag: str, path: str, method: str, op: Operation
         body: dict[str, Any] = {"schema": components.schema_of(op.body)}
         if op.example is not None:
             body["example"] = op.example
-        operation["requestBody"] = {"required": True, "content": {"application/json": body}}
+        operation["requestBody"] = {"required": True, "content": {op.body_type: body}}
     operation["responses"] = {str(op.status): _success(op, components), **_errors(dialect, op)}
     operation["security"] = SECURITY
     return operation
@@ -135,7 +135,7 @@ def _success(op: Operation, components: Components) -> dict[str, Any]:
     response: dict[str, Any] = {"description": op.summary or "Success"}
     if op.response is not None:
         schema = components.schema_of(op.response)
-        response["content"] = {op.content_type: {"schema": schema}}
+        response["content"] = {"application/json": {"schema": schema}}
     return response
 
 

@@ -82,7 +82,7 @@ class Operation:
     example: Any = None  # a valid request body, for the reference and the workspace-scoping test
     status: int = 200
     summary: str = ""
-    content_type: str = "application/json"
+    body_type: str = "application/json"  # the request body's media type
     extension: bool = False  # ours, not in the surface's document: OpenAPI marks it `x-extension`
     max_body: int | None = None  # a body limit above the app's `max_body_bytes`, for routes that take files
 

@@ -116,14 +116,24 @@ class D1Database:
         self._closed = asyncio.Event()
 
     async def open(self) -> None:
+        """The writer, then the readers. If any fails, those already open are closed: each
+        connection runs its own thread, and one left running keeps the process from exiting."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-        await _in_thread(self._writer, self._configure, True)
-        # Readers open after the writer so the file exists and is already in WAL mode.
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        for _ in range(self._reader_count):
-            reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
-            await _in_thread(reader, self._configure, False)
+        opened: list[aiosqlite.Connection] = []
+        try:
+            opened.append(await aiosqlite.connect(self.path, isolation_level=None))
+            await _in_thread(opened[0], self._configure, True)
+            # Readers open after the writer so the file exists and is already in WAL mode.
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            for _ in range(self._reader_count):
+                opened.append(await aiosqlite.connect(uri, uri=True, isolation_level=None))
+                await _in_thread(opened[-1], self._configure, False)
+        except BaseException:
+            for connection in opened:
+                await connection.close()
+            raise
+        self._writer = opened[0]
+        for reader in opened[1:]:
             self._readers.put_nowait(reader)
 
     async def close(self) -> None:
@@ -234,11 +244,25 @@ class D1Database:
         # PRAGMA takes no bound parameters; the value is an int from configuration.
         conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         if writer:
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._enter_wal(conn)
             conn.execute("PRAGMA foreign_keys = ON")
             # Safe in WAL mode: a power loss may drop the last commits, never corrupts.
             conn.execute("PRAGMA synchronous = NORMAL")
             self._size_after = _database_size(conn)
+
+    def _enter_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL, retrying while the file is locked. Two processes opening a new file at
+        once can each hold a read lock and both want to write the header; SQLite answers one of
+        them "database is locked" at once, without waiting on the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def _read_with_deadline(
         self, conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]

@@ -1,6 +1,8 @@
 """Shared fixtures: a real SQLite file, the real local S3 server, the app with its lifespan."""
 from __future__ import annotations
 
+import faulthandler
+import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,6 +57,14 @@ def write_config(root: Path, extra: str = "") -> Path:
     """) + textwrap.dedent(extra))
     return path
 
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A thread left running (every open database connection owns one) would keep this process
+    alive after the summary, for ever; if it has not exited two minutes on, print every
+    thread's stack and exit with status 1."""
+    faulthandler.dump_traceback_later(120, exit=True, file=sys.__stderr__)
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:

@@ -261,7 +261,7 @@ def requests_for(draw: st.DrawFn, path: str, method: str, op: Any, other_ids: di
         if op.example is not None and not isinstance(op.example, (str, bytes)):
             sources.append(mutated(op.example))
         body = draw(st.one_of(*sources))
-        if op.content_type.startswith("multipart/"):
+        if op.body_type.startswith("multipart/"):
             content_type = draw(st.sampled_from(["multipart/form-data; boundary=xyz", "multipart/form-data",
                                                  "application/json"]))
     return _url(path, values, query), body, content_type

@@ -82,7 +82,7 @@ def test_every_operation_of_every_surface_is_described(document: dict[str, Any])
         assert {"401", "500", "default"} <= set(described["responses"]), (method, path)
         assert str(op.status) in described["responses"]
         if op.body is not None:
-            assert described["requestBody"]["content"]["application/json"]["example"] == op.example
+            assert described["requestBody"]["content"][op.body_type]["example"] == op.example
     for public in ("/track", "/t.js", "/healthz", "/openapi.json"):
         assert public in document["paths"]
 
@@ -204,3 +204,13 @@ def test_an_error_body_schema_is_read_off_the_body() -> None:
         "type": "array", "items": {"type": "object", "required": ["loc", "msg"], "properties": {
             "loc": {"type": "array", "items": {"type": "string"}}, "msg": {"type": "string"}}}}
     assert copy.deepcopy(strict({"properties": {}})) == {"properties": {}, "additionalProperties": False}
+
+
+def test_file_uploads_are_described_as_multipart_forms(document: dict[str, Any]) -> None:
+    upload = document["paths"]["/api/v1/analysis/"]["post"]["requestBody"]["content"]
+    assert list(upload) == ["multipart/form-data"]
+    assert upload["multipart/form-data"]["schema"]["properties"]["audio"] == {
+        "type": "string", "format": "binary", "description": "WAV or MP3, at most 26214400 bytes"}
+    document_upload = document["paths"]["/api/v1/leads/{leadId}/documents"]["post"]
+    assert list(document_upload["requestBody"]["content"]) == ["multipart/form-data"]
+    assert list(document_upload["responses"]["201"]["content"]) == ["application/json"]

@@ -39,6 +39,16 @@ async def test_open_uses_wal_and_foreign_keys(db: D1Database) -> None:
     assert await db.transaction(lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]) == 1
 
 
+async def test_bindings_opening_a_new_file_together_all_get_wal(tmp_path: Path) -> None:
+    # Processes starting at once race to put a new file in WAL mode; none may fail to open.
+    for attempt in range(20):
+        bindings = [D1Database(tmp_path / f"new-{attempt}.sqlite", readers=1) for _ in range(4)]
+        await asyncio.gather(*(binding.open() for binding in bindings))
+        modes = [(await binding.prepare("PRAGMA journal_mode").first())["journal_mode"] for binding in bindings]
+        await asyncio.gather(*(binding.close() for binding in bindings))
+        assert modes == ["wal"] * 4
+
+
 async def test_exec_counts_statements_across_lines(db: D1Database) -> None:
     result = await db.exec("CREATE TABLE t (v TEXT);\nINSERT INTO t VALUES ('a;b'); INSERT INTO t VALUES ('c');")
     assert result["count"] == 3 and result["duration"] >= 0
@@ -247,3 +257,13 @@ async def test_close_waits_for_writes_and_is_idempotent(tmp_path: Path) -> None:
     await reopened.open()
     assert await reopened.prepare("SELECT count(*) AS n FROM t").first("n") == 1
     await reopened.close()
+
+
+async def test_a_binding_that_fails_to_open_leaves_no_connection_running(tmp_path: Path) -> None:
+    # Each connection owns a thread; one left behind would keep the process from exiting.
+    before = set(threading.enumerate())
+    (tmp_path / "notes.sqlite").write_bytes(b"not a database, " * 512)
+    with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+        await D1Database(tmp_path / "notes.sqlite").open()
+    await asyncio.sleep(0.1)
+    assert [thread for thread in threading.enumerate() if thread not in before and thread.is_alive()] == []
