@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from domain.engagement import engagement_label, engagement_score  # noqa: E402
+from domain.messages import contact_key  # noqa: E402
 from storage import migrations  # noqa: E402
 from storage.d1 import D1Database  # noqa: E402
 
@@ -148,8 +149,8 @@ _INSERT_SUBMISSION = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'WebSite', ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (id, workspace_id, lead_id, contact, channel, direction, status, draft_state, body,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (id, workspace_id, lead_id, contact, contact_key, channel, direction, status, draft_state,"
+    " body, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"
 )
 _INSERT_ACTION = (
     "INSERT INTO action_logs (id, workspace_id, lead_id, type, status, summary, is_follow_up, created_at)"
@@ -283,19 +284,20 @@ def _follow_ups(rng: random.Random, state: State, writer: _Writer, lead_id: int,
                 now: int) -> None:
     if rng.random() < 0.5:
         at = ts
+        phone_key = contact_key(phone)[1]  # how messages find their lead (domain/messages.py)
         for _ in range(rng.randrange(1, 5)):
             at += rng.randrange(600_000, 3 * DAY_MS)
             if at >= now:
                 break
             state.messages += 1
             draft = "rejected" if rng.random() < 0.05 else None
-            writer.add(_INSERT_MESSAGE, (f"m{state.messages:09d}", WORKSPACE, lead_id, phone,
+            writer.add(_INSERT_MESSAGE, (f"m{state.messages:09d}", WORKSPACE, lead_id, phone, phone_key,
                                          rng.choice(("sms", "email", "whatsapp")), "outbound",
                                          "queued" if draft else "delivered", draft, "Following up", at))
             if rng.random() < 0.3 and at + 3_600_000 < now:
                 state.messages += 1
-                writer.add(_INSERT_MESSAGE, (f"m{state.messages:09d}", WORKSPACE, lead_id, phone, "sms", "inbound",
-                                             "received", None, "Thanks", at + 3_600_000))
+                writer.add(_INSERT_MESSAGE, (f"m{state.messages:09d}", WORKSPACE, lead_id, phone, phone_key, "sms",
+                                             "inbound", "received", None, "Thanks", at + 3_600_000))
     if rng.random() < 0.3:
         for n in range(rng.randrange(1, 3)):
             at = ts + rng.randrange(3_600_000, 5 * DAY_MS)

@@ -114,7 +114,9 @@ async def lead_analytics_totals(ctx: Context, start: str | None = None, end: str
 
 
 def _server() -> MCPServer:
-    server: MCPServer = MCPServer("leadlight-analytics", instructions=INSTRUCTIONS)
+    # The SDK configures the root logger at this level when none is set: WARNING, as `leadlight`
+    # sets it, so a program that embeds the app does not start printing every library's INFO lines.
+    server: MCPServer = MCPServer("leadlight-analytics", instructions=INSTRUCTIONS, log_level="WARNING")
     for tool in (analytics, tracking_overview, lead_analytics_totals):
         server.add_tool(tool, structured_output=False)
     return server
