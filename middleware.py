@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware, RequestBodyLimitResponder
+from starlette.middleware.body_limit import RequestBodyLimitResponder
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,48 +15,34 @@ from runtime import log_event
 
 
 # A path's body limit (None: the app's `max_body_bytes`) and how its API words a 413 (None: `{"error": ...}`).
-BodyLimit = Callable[[str], tuple[int | None, Any]]
+BodyLimitOf = Callable[[str], tuple[int | None, Any]]
 
 
-class DeclaredSizeLimit:
-    """Refuse a declared Content-Length over the path's limit before any route runs.
-
-    Starlette counts streamed bytes as a handler reads them (`StreamedSizeLimit`); this catches
-    the bodies a route never reads. Routes that take files declare a larger limit; an API
-    surface's 413 is in its own dialect.
+class BodyLimit:
+    """Each request's body limit, found once from its path: a declared Content-Length over it is
+    refused before any route runs (this catches the bodies a route never reads), and Starlette's
+    responder counts the bytes a handler does read against the same limit. Routes that take files
+    declare a larger limit; an API surface's 413 is in its own dialect.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_limit: BodyLimit) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, limit_of: BodyLimitOf) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.body_limit = body_limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared_limit, dialect = self.body_limit(scope["path"])
-            limit = declared_limit or self.max_body_bytes
-            # HTTP allows spaces around a header's value: "Content-Length:  123 " is 123.
-            declared = dict(scope["headers"]).get(b"content-length", b"0").strip()
-            if not declared.isdigit() or int(declared) > limit:
-                status, error = (413, f"Request body too large (max {limit} bytes)") \
-                    if declared.isdigit() else (400, "Invalid Content-Length header")
-                response = dialect.respond(status, error, "PAYLOAD_TOO_LARGE" if status == 413 else "INVALID_HEADER") \
-                    if dialect is not None else JSONResponse({"error": error}, status_code=status)
-                return await response(scope, receive, send)
-        await self.app(scope, receive, send)
-
-
-class StreamedSizeLimit(RequestBodyLimitMiddleware):
-    """Starlette's limit on the bytes a handler reads, at the path's limit."""
-
-    def __init__(self, app: ASGIApp, max_body_size: int, body_limit: BodyLimit) -> None:
-        super().__init__(app, max_body_size)
-        self.body_limit = body_limit
+        self.limit_of = limit_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.body_limit(scope["path"])[0] or self.max_body_size
+        declared_limit, dialect = self.limit_of(scope["path"])
+        limit = declared_limit or self.max_body_bytes
+        # HTTP allows spaces around a header's value: "Content-Length:  123 " is 123.
+        declared = dict(scope["headers"]).get(b"content-length", b"0").strip()
+        if not declared.isdigit() or int(declared) > limit:
+            status, error = (413, f"Request body too large (max {limit} bytes)") \
+                if declared.isdigit() else (400, "Invalid Content-Length header")
+            response = dialect.respond(status, error, "PAYLOAD_TOO_LARGE" if status == 413 else "INVALID_HEADER") \
+                if dialect is not None else JSONResponse({"error": error}, status_code=status)
+            return await response(scope, receive, send)
         await RequestBodyLimitResponder(self.app, limit)(scope, receive, send)
 
 

@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 import handlers
 from cron import cron_loop
 from handlers import system
-from middleware import DeclaredSizeLimit, ReceiveDeadline, RequestLog, StreamedSizeLimit
+from middleware import BodyLimit, ReceiveDeadline, RequestLog
 from runtime import Env, ExecutionContext, ScheduledEvent, log_event
 from storage.bindings import bindings as make_bindings
 from storage.config import Config
@@ -51,10 +51,9 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
         middleware=[
             Middleware(RequestLog),
             Middleware(ReceiveDeadline, config.settings.body_timeout_seconds),
-            Middleware(DeclaredSizeLimit, config.settings.max_body_bytes, handlers.body_limit),
             # Inside the exception handlers (unlike Starlette(max_body_size=)), so a streamed overflow
             # is answered like a declared one, in the route's dialect. POST /track reads its own, lower limit.
-            Middleware(StreamedSizeLimit, config.settings.max_body_bytes, handlers.body_limit),
+            Middleware(BodyLimit, config.settings.max_body_bytes, handlers.body_limit),
         ],
         exception_handlers={HTTPException: system.http_error, Exception: system.server_error},
         lifespan=lifespan,

@@ -28,7 +28,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -47,7 +46,7 @@ from domain.sites import create_site  # noqa: E402
 from storage import migrations  # noqa: E402
 from storage.config import Settings  # noqa: E402
 from storage.d1 import D1Database  # noqa: E402
-from storage.s3local import LocalS3Server  # noqa: E402
+from storage.s3local import LocalS3Server, free_port  # noqa: E402
 
 ORIGIN = "https://example.com"
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -56,12 +55,6 @@ DEFAULTS = Settings()
 
 
 # --- the server -------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _prepare(database: Path) -> tuple[str, str]:
@@ -489,7 +482,7 @@ def main() -> int:
             f'database_path = "{database}"\nmigrations_dir = "{ROOT / "migrations"}"\n{buckets}')
         env = {**os.environ, "S3_ACCESS_KEY_ID": s3.access_key_id, "S3_SECRET_ACCESS_KEY": s3.secret_access_key,
                "ANALYTICS_API_KEY": KEY}
-        port = _free_port()
+        port = free_port()
         log = Path(tmp) / "server.log"
         process = subprocess.Popen(
             [sys.executable, "worker.py", "--config", str(config), "serve", "--port", str(port),

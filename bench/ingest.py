@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from domain.sites import create_site  # noqa: E402
 from storage import migrations  # noqa: E402
 from storage.d1 import D1Database  # noqa: E402
-from storage.s3local import LocalS3Server  # noqa: E402
+from storage.s3local import LocalS3Server, free_port  # noqa: E402
 
 
 # leadlight's share of the ceiling's events/s (10-event batches) and requests/s (1-event requests).
@@ -69,12 +68,6 @@ class Run:
     @property
     def requests_per_s(self) -> float:
         return (self.requests - self.failed) / self.seconds
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_healthy(port: int, process: subprocess.Popen) -> None:
@@ -214,7 +207,7 @@ def main() -> int:
             _prepare_ceiling_db(ceiling_db, real_db)
             for batch in (int(b) for b in args.batches.split(",")):
                 for path in paths:
-                    port = _free_port()
+                    port = free_port()
                     if path == "leadlight":
                         command = [sys.executable, "worker.py", "--config", str(config), "serve", "--port", str(port),
                                    "--workers", str(args.workers)]

@@ -7,6 +7,7 @@ authenticated surface is a `handlers.surface.Surface`, listed in `SURFACES`.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from functools import lru_cache
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
@@ -31,6 +32,7 @@ def routes(config: Config) -> list[BaseRoute]:
     return found + ingestion.routes + mcp.routes + surfaces_routes(SURFACES)
 
 
+@lru_cache(maxsize=4096)  # every request asks; most ask for the same few paths (/track above all)
 def body_limit(path: str) -> tuple[int | None, Dialect | None]:
     """A request path's declared body limit (None: the app's) and the dialect of the surface it belongs to."""
     for surface in SURFACES:

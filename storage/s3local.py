@@ -54,7 +54,8 @@ def rclone_binary() -> str:
     return found
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on host now (the tests' and benchmarks' servers bind it next)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -123,7 +124,7 @@ class LocalS3Server:
         for bucket in buckets:
             (self.root / bucket).mkdir(exist_ok=True)
         if self.port == 0:
-            self.port = _free_port(self.host)
+            self.port = free_port(self.host)
         command = [
             rclone_binary(),
             "serve",

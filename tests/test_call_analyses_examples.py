@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,6 +25,7 @@ import requests
 from domain import calls
 from storage.bindings import open_database
 from storage.config import load_config
+from storage.s3local import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_HOST = "https://api.callcov.com"
@@ -223,12 +223,6 @@ async def _seed(config_path: Path, state: Path) -> None:
             await calls.record_finished_analysis(db, row)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def dev_server(tmp_path: Path) -> Iterator[str]:
     """`python worker.py dev` on a free port, over a seeded state directory; its base URL."""
@@ -256,7 +250,7 @@ def dev_server(tmp_path: Path) -> Iterator[str]:
     """))
     state = tmp_path / "state"
     asyncio.run(_seed(config_path, state))
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "dev.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "worker.py", "--config", str(config_path), "--persist-to", str(state), "dev", "--no-reload",

@@ -34,7 +34,7 @@ import pytest
 from storage import migrations
 from storage.config import load_config, read_env_file
 from storage.r2 import R2Bucket
-from storage.s3local import LocalS3Server, S3Endpoint
+from storage.s3local import LocalS3Server, S3Endpoint, free_port
 from tests.tracking import BROWSER, ORIGIN, batch, event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,12 +52,6 @@ def _section(title: str) -> str:
 
 def _shell_blocks(text: str) -> list[str]:
     return re.findall(r"```sh\n(.*?)```", text, re.DOTALL)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _create_buckets(endpoint: S3Endpoint, names: list[str]) -> None:
@@ -149,7 +143,7 @@ def _rewritten(text: str, rewrite: dict[str, str]) -> str:
 def test_the_readme_deploy_section_runs_on_a_fresh_server(tmp_path: Path) -> None:
     s3 = LocalS3Server(tmp_path / "r2")
     endpoint = s3.start()
-    port = _free_port()
+    port = free_port()
     rewrite = {"/opt/leadlight": str(ROOT), "/etc/leadlight": str(tmp_path / "etc/leadlight"),
                "/var/lib/leadlight": str(tmp_path / "var/lib/leadlight"),
                "/etc/systemd/system": str(tmp_path / "etc/systemd/system"), "8787": str(port)}
@@ -295,7 +289,7 @@ def _without(environ: dict[str, str], name: str) -> dict[str, str]:
 
 
 def _closed_port() -> str:
-    return f"http://127.0.0.1:{_free_port()}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 FAILURES = {

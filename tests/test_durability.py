@@ -3,7 +3,6 @@ import asyncio
 import itertools
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,18 +15,13 @@ from domain.sites import create_site
 from storage import migrations
 from storage.d1 import D1Database
 from storage.r2 import R2Bucket
+from storage.s3local import free_port
 from tests.tracking import BROWSER, ORIGIN, batch, event
 
 ROOT = Path(__file__).resolve().parent.parent
 ACKNOWLEDGED = 200  # requests whose 202 we wait for before the kill
 IN_FLIGHT = 50  # more requests still on their way when the kill lands
 EVENTS_PER_REQUEST = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _prepare(database: Path) -> str:
@@ -87,7 +81,7 @@ async def test_every_acknowledged_event_survives_kill_9(tmp_path: Path, s3_serve
             await bucket.close()
     database = tmp_path / "leadlight.sqlite"
     site_key = await _prepare(database)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "S3_ACCESS_KEY_ID": endpoint.access_key_id,
            "S3_SECRET_ACCESS_KEY": endpoint.secret_access_key, "ANALYTICS_API_KEY": "durability"}
     log = tmp_path / "server.log"

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from storage import migrations
 from storage.config import ConfigError, load_config
 from storage.d1 import D1Database
 from storage.r2 import R2Bucket
+from storage.s3local import free_port
 from tests.conftest import write_config
 from tests.tracking import BROWSER, ORIGIN, batch, event
 
@@ -60,12 +60,6 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _prepare(database: Path) -> tuple[str, str]:
@@ -144,7 +138,7 @@ def _start(running: tuple[Path, dict[str, str]], name: str, workers: int) -> tup
     root.mkdir()
     database = root / "leadlight.sqlite"
     good, poison = asyncio.run(_prepare(database))
-    port = _free_port()
+    port = free_port()
     log = root / "server.log"
     config = _config(root, database, env["LEADLIGHT_S3_URL"])
     process = subprocess.Popen(

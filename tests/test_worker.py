@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import cron
 import jobs
 from storage import migrations
 from storage.config import load_config
+from storage.s3local import free_port
 from tests.conftest import write_config
 from worker import create_app
 
@@ -173,12 +173,6 @@ def test_cli_reports_config_errors(tmp_path: Path) -> None:
     assert result.stderr == f"error: {tmp_path}/wrangler.toml: missing required key 'compatibility_date'\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _descendants(pid: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -208,7 +202,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_dev_serves_and_stopping_it_stops_everything(tmp_path: Path, stop: signal.Signals) -> None:
     write_config(tmp_path)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py"), "--config", str(tmp_path / "wrangler.toml"),
          "--persist-to", str(tmp_path / "state"), "dev", "--port", str(port)],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from storage.bindings import bindings, database_file
 from storage.config import load_config
 from storage.d1 import D1Database
 from storage.r2 import R2Bucket
+from storage.s3local import free_port
 from tests.conftest import API_KEY, write_config
 from tests.seed import DAY, HOUR, MINUTE, Workspace, seed_workspace
 from tests.tracking import ORIGIN, batch, event, form
@@ -96,12 +96,6 @@ def run_async(coroutine: Any) -> Any:
     return result[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def _prepare(config: Any, endpoint: Any) -> tuple[Workspace, str, str, str]:
     found = bindings(config, endpoint)
     for binding in found.values():
@@ -150,7 +144,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory, s3_server: Any) -> Iterator
     endpoint = getattr(s3_server, "endpoint", s3_server)
     workspace, empty_key, empty_site, site_key = run_async(_prepare(config, endpoint))
     app = create_app(config, local_s3=endpoint)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
