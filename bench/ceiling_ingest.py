@@ -5,15 +5,18 @@ the last 2 ms in one transaction, answer each request after its commit. No valid
 site lookup, no enrichment, no sessions, no rollups, no request log: a Starlette route over
 aiosqlite, on the same `events` table and indexes as leadlight's (the database is made by
 bench/ingest.py from leadlight's own schema, without triggers). What leadlight does beyond
-this is what its events/s is measured against. Run as `uvicorn bench.ceiling_ingest:app`
+this is what its events/s is measured against. bench/ingest.py runs it under `serve`'s
+supervisor (`create_app`), as leadlight runs; by hand, `uvicorn bench.ceiling_ingest:app`
 with CEILING_DB pointing at that database.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiosqlite
@@ -88,4 +91,16 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-app = Starlette(routes=[Route("/track", track, methods=["POST"]), Route("/healthz", healthz)])
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    if _db is not None:  # its thread would keep the process from exiting
+        await _db.close()
+
+
+app = Starlette(routes=[Route("/track", track, methods=["POST"]), Route("/healthz", healthz)], lifespan=lifespan)
+
+
+def create_app() -> Starlette:
+    """The app, for serve's supervisor, which takes a factory."""
+    return app

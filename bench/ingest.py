@@ -32,8 +32,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -70,18 +68,17 @@ class Run:
         return (self.requests - self.failed) / self.seconds
 
 
-def _wait_healthy(port: int, process: subprocess.Popen) -> None:
+def _wait_ready(log: Path, process: subprocess.Popen) -> None:
+    """Until the supervisor says every worker listens. One worker answers /healthz before the
+    others are up, and connections opened then would all be that worker's for the whole run."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become healthy")
+        if "leadlight: listening on" in log.read_text():
+            return
+        time.sleep(0.1)
+    raise RuntimeError("server did not become ready")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -152,9 +149,11 @@ def _machine() -> str:
 def _measure(round_: int, name: str, command: list[str], env: dict, port: int, db_path: Path, site_key: str,
              batch: int, args: argparse.Namespace) -> Run:
     before = _count_events(db_path)
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = db_path.with_name(f"{name}.log")
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL)
     try:
-        _wait_healthy(port, process)
+        _wait_ready(log, process)
         result = _wrk(port, site_key, batch, args)
     finally:
         _stop(process)
@@ -194,8 +193,13 @@ def main() -> int:
         )
         env = {**os.environ, "S3_ACCESS_KEY_ID": s3.access_key_id, "S3_SECRET_ACCESS_KEY": s3.secret_access_key,
                "ANALYTICS_API_KEY": "bench"}
-        uvicorn = [sys.executable, "-m", "uvicorn", "--workers", str(args.workers), "--log-level", "warning",
-                   "--no-access-log", "--port"]
+        # The ceiling and the naive app run under serve's own supervisor, as leadlight does: the same
+        # processes, one listening socket each, so connections are spread alike.
+        def supervised(app: str, port: int) -> list[str]:
+            return [sys.executable, "-c", "import sys, supervisor; sys.exit(supervisor.run(sys.argv[1], host='127.0.0.1',"
+                    " port=int(sys.argv[2]), workers=int(sys.argv[3]), log_level='warning', access_log=False))",
+                    app, str(port), str(args.workers)]
+
         for round_ in range(1, args.rounds + 1):
             # Fresh databases each round: an index that outgrows SQLite's page cache slows inserts,
             # and it must not slow one app more than another because it ran later.
@@ -213,11 +217,11 @@ def main() -> int:
                                    "--workers", str(args.workers)]
                         runs.append(_measure(round_, path, command, env, port, real_db, site_key, batch, args))
                     elif path == "ceiling":
-                        runs.append(_measure(round_, path, [*uvicorn, str(port), "bench.ceiling_ingest:app"],
+                        runs.append(_measure(round_, path, supervised("bench.ceiling_ingest:create_app", port),
                                              {**env, "CEILING_DB": str(ceiling_db)}, port, ceiling_db, site_key,
                                              batch, args))
                     else:
-                        runs.append(_measure(round_, path, [*uvicorn, str(port), "bench.naive_ingest:app"],
+                        runs.append(_measure(round_, path, supervised("bench.naive_ingest:create_app", port),
                                              {**env, "NAIVE_DB": str(naive_db)}, port, naive_db, site_key, batch,
                                              args))
 

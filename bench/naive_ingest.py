@@ -1,7 +1,8 @@
 """The naive baseline for bench/ingest.py: one insert and one commit per request.
 
 The same JSON in, the same events table, a 202 only after the commit, but no grouping:
-every request pays for its own transaction. Run as `uvicorn bench.naive_ingest:app`
+every request pays for its own transaction. bench/ingest.py runs it under `serve`'s
+supervisor (`create_app`), as leadlight runs; by hand, `uvicorn bench.naive_ingest:app`
 with NAIVE_DB pointing at a migrated database.
 """
 from __future__ import annotations
@@ -52,3 +53,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 app = Starlette(routes=[Route("/track", track, methods=["POST"]), Route("/healthz", healthz)])
+
+
+def create_app() -> Starlette:
+    """The app, for serve's supervisor, which takes a factory."""
+    return app

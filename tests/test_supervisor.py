@@ -159,6 +159,10 @@ def test_a_ready_worker_that_dies_is_replaced(tmp_path: Path, supervised: list[S
     url = server.url()
     victim = int(httpx.get(f"{url}/pid", timeout=10).text)
     os.kill(victim, signal.SIGKILL)
+    # New connections meanwhile: those the kernel hands to the dead worker's socket wait in its
+    # queue for the replacement; none is refused.
+    meanwhile = [httpx.get(f"{url}/pid", timeout=150) for _ in range(16)]
+    assert [answer.status_code for answer in meanwhile] == [200] * 16
     deadline = time.monotonic() + 150
     while "starting another" not in server.stdout or len(server.group_alive()) < 3:
         assert time.monotonic() < deadline, server.stdout
@@ -170,12 +174,42 @@ def test_a_ready_worker_that_dies_is_replaced(tmp_path: Path, supervised: list[S
     assert server.wait() == 0
 
 
+def test_new_connections_are_spread_across_the_workers(tmp_path: Path, supervised: list[Supervised]) -> None:
+    server = _start(supervised, tmp_path, "serving", 2)
+    url = server.url()
+    # Opened together and kept open, as a load balancer's pool or a load generator does: on one
+    # shared socket the first worker to wake would take them all.
+    clients = [httpx.Client(timeout=30) for _ in range(32)]
+    try:
+        pids = [int(client.get(f"{url}/pid").text) for client in clients]
+    finally:
+        for client in clients:
+            client.close()
+    workers = set(server.group_alive()) - {server.process.pid}
+    counts = {pid: pids.count(pid) for pid in set(pids)}
+    assert set(counts) <= workers and len(counts) == 2, counts  # all on one: a chance of 1 in 2**31
+    server.process.send_signal(signal.SIGTERM)
+    assert server.wait() == 0
+
+
+def test_a_second_server_on_the_same_port_is_refused(tmp_path: Path, supervised: list[Supervised]) -> None:
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+    first = _start(supervised, tmp_path / "first", "serving", 2)
+    port = int(first.url().rsplit(":", 1)[1])
+    second = _start(supervised, tmp_path / "second", "serving", 2, port=port)
+    assert second.wait() == os.EX_OSERR  # not a share of the first one's connections
+    assert second.stderr == f"leadlight: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    first.process.send_signal(signal.SIGTERM)
+    assert first.wait() == 0
+
+
 def test_an_address_in_use_is_one_line_and_71(tmp_path: Path, supervised: list[Supervised]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = _start(supervised, tmp_path, "serving", 1, port=port)
+        server = _start(supervised, tmp_path, "serving", 2, port=port)
         assert server.wait() == os.EX_OSERR
     assert server.stderr == f"leadlight: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     assert server.stdout == ""
