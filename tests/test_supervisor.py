@@ -204,12 +204,13 @@ def test_a_second_server_on_the_same_port_is_refused(tmp_path: Path, supervised:
     assert first.wait() == 0
 
 
-def test_an_address_in_use_is_one_line_and_71(tmp_path: Path, supervised: list[Supervised]) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_address_in_use_is_one_line_and_71(tmp_path: Path, supervised: list[Supervised], workers: int) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = _start(supervised, tmp_path, "serving", 2, port=port)
+        server = _start(supervised, tmp_path, "serving", workers, port=port)
         assert server.wait() == os.EX_OSERR
     assert server.stderr == f"leadlight: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     assert server.stdout == ""
