@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 log = logging.getLogger("leadlight")
+# One encoder for every line: json.dumps with options builds a new encoder per call.
+_to_json = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 class Env:
@@ -84,4 +86,4 @@ def now_ms() -> int:
 
 
 def log_event(event: str, **fields: Any) -> None:
-    log.info(json.dumps({"event": event, **fields}, default=str, separators=(",", ":")))
+    log.info(_to_json({"event": event, **fields}))

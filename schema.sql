@@ -671,15 +671,6 @@ BEGIN
   INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id = OLD.lead_id GROUP BY lead_id;
 END;
 
-CREATE VIEW page_of (urls, url, page) AS
-  SELECT urls, url,
-         substr(head, 1, CASE instr(head, '?') WHEN 0 THEN length(head) ELSE instr(head, '?') - 1 END)
-         || CASE WHEN substr(fragment, 2, 1) IN ('/', '!') THEN fragment ELSE '' END
-  FROM (SELECT json AS urls, value AS url,
-               CASE instr(value, '#') WHEN 0 THEN value ELSE substr(value, 1, instr(value, '#') - 1) END AS head,
-               CASE instr(value, '#') WHEN 0 THEN '' ELSE substr(value, instr(value, '#')) END AS fragment
-        FROM json_each);
-
 CREATE TRIGGER events_rollup_page_view AFTER INSERT ON events WHEN NEW.type = 'page_view'
 BEGIN
   INSERT OR IGNORE INTO rollup_page_session (workspace_id, session_id, page)
@@ -1389,4 +1380,14 @@ BEGIN
            (NEW.workspace_id, 'utm_campaign', NEW.started_at / 86400000, coalesce(NEW.utm_campaign, ''), 1)
     ON CONFLICT (workspace_id, dimension, day, value) DO UPDATE SET sessions = sessions + 1;
 END;
+
+CREATE VIEW page_of (urls, url, page) AS
+  SELECT json, value,
+         substr(value, 1, CASE WHEN instr(value, '?') > 0 AND (instr(value, '#') = 0 OR instr(value, '?') < instr(value, '#'))
+                                 THEN instr(value, '?') - 1
+                               WHEN instr(value, '#') > 0 THEN instr(value, '#') - 1
+                               ELSE length(value) END)
+         || CASE WHEN instr(value, '#') > 0 AND substr(value, instr(value, '#') + 1, 1) IN ('/', '!')
+                 THEN substr(value, instr(value, '#')) ELSE '' END
+  FROM json_each;
 

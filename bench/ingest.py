@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from domain.sites import create_site  # noqa: E402
 from storage import migrations  # noqa: E402
 from storage.d1 import D1Database  # noqa: E402
-from storage.s3local import LocalS3Server, free_port  # noqa: E402
+from storage.s3local import LocalS3Server, S3Endpoint, free_port  # noqa: E402
 
 
 # leadlight's share of the ceiling's events/s (10-event batches) and requests/s (1-event requests).
@@ -140,6 +140,28 @@ def _prepare_ceiling_db(path: Path, schema_from: Path) -> None:
         conn.close()
 
 
+def bench_config(tmp: Path, s3: S3Endpoint) -> tuple[Path, dict[str, str], Path]:
+    """A production configuration in `tmp` (buckets on the S3 server whose root is `tmp/r2`): its
+    path, the environment `serve` needs with it, and its database's path."""
+    for bucket in ("bench-sessions", "bench-exports"):
+        (tmp / "r2" / bucket).mkdir()
+    db = tmp / "real.sqlite"
+    config = tmp / "wrangler.toml"
+    buckets = "".join(
+        f'\n[[r2_buckets]]\nbinding = "{b}"\nbucket_name = "bench-{b.lower()}"\ns3_endpoint = "{s3.url}"\n'
+        for b in ("SESSIONS", "EXPORTS")
+    )
+    config.write_text(
+        'name = "leadlight-bench"\nmain = "worker.py"\ncompatibility_date = "2026-11-01"\n'
+        'secrets = ["ANALYTICS_API_KEY"]\n[triggers]\ncrons = []\n'
+        f'[[d1_databases]]\nbinding = "DB"\ndatabase_name = "leadlight"\ndatabase_id = "bench"\n'
+        f'database_path = "{db}"\nmigrations_dir = "{ROOT / "migrations"}"\n{buckets}'
+    )
+    env = {**os.environ, "S3_ACCESS_KEY_ID": s3.access_key_id, "S3_SECRET_ACCESS_KEY": s3.secret_access_key,
+           "ANALYTICS_API_KEY": "bench"}
+    return config, env, db
+
+
 def _machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
@@ -176,23 +198,8 @@ def main() -> int:
 
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp, LocalS3Server(Path(tmp) / "r2") as s3server:
-        s3 = s3server.endpoint
-        for bucket in ("bench-sessions", "bench-exports"):
-            (Path(tmp) / "r2" / bucket).mkdir()
-        real_db, naive_db, ceiling_db = (Path(tmp) / f"{name}.sqlite" for name in ("real", "naive", "ceiling"))
-        config = Path(tmp) / "wrangler.toml"
-        buckets = "".join(
-            f'\n[[r2_buckets]]\nbinding = "{b}"\nbucket_name = "bench-{b.lower()}"\ns3_endpoint = "{s3.url}"\n'
-            for b in ("SESSIONS", "EXPORTS")
-        )
-        config.write_text(
-            'name = "leadlight-bench"\nmain = "worker.py"\ncompatibility_date = "2026-11-01"\n'
-            'secrets = ["ANALYTICS_API_KEY"]\n[triggers]\ncrons = []\n'
-            f'[[d1_databases]]\nbinding = "DB"\ndatabase_name = "leadlight"\ndatabase_id = "bench"\n'
-            f'database_path = "{real_db}"\nmigrations_dir = "{ROOT / "migrations"}"\n{buckets}'
-        )
-        env = {**os.environ, "S3_ACCESS_KEY_ID": s3.access_key_id, "S3_SECRET_ACCESS_KEY": s3.secret_access_key,
-               "ANALYTICS_API_KEY": "bench"}
+        config, env, real_db = bench_config(Path(tmp), s3server.endpoint)
+        naive_db, ceiling_db = (Path(tmp) / f"{name}.sqlite" for name in ("naive", "ceiling"))
         # The ceiling and the naive app run under serve's own supervisor, as leadlight does: the same
         # processes, one listening socket each, so connections are spread alike.
         def supervised(app: str, port: int) -> list[str]:

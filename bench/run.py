@@ -1,5 +1,6 @@
 """`make bench`: every benchmark in turn, each printing its ratios against baselines measured in the
-same run (a naive one; for ingestion also the ceiling, bench/ceiling_ingest.py)."""
+same run (a naive one; for ingestion also the ceiling, bench/ceiling_ingest.py, by requests/s and
+by instructions per request)."""
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # The dashboard at 1M and 10M events, campaign metrics at 1M messages, per-lead analytics at 20,000
 # and 100,000 leads (generated databases are cached under bench/data/).
-BENCHMARKS = [["ingest.py"], ["dashboard.py", "--events", "1000000", "10000000"],
+BENCHMARKS = [["ingest.py"], ["ingest_cost.py"], ["dashboard.py", "--events", "1000000", "10000000"],
               ["campaigns.py", "--messages", "1000000"], ["leads.py"]]
 
 

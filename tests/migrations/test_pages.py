@@ -2,7 +2,9 @@
 for new page views and for the rollup rows counted before it."""
 from __future__ import annotations
 
+import itertools
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,22 @@ async def test_rollup_rows_counted_before_the_migration_are_merged(tmp_path: Pat
             == {"views": 7, "sessions": 3}
     finally:
         await db.close()
+
+
+def test_migration_0012_keeps_the_page_rule_of_0005() -> None:
+    """0012 rewrote the view page_of so SQLite can flatten it: every URL built from the characters
+    that matter to the rule (? # / ! and others) gets the same page from both views."""
+    def view(migration: str, name: str) -> str:
+        text = (MIGRATIONS / migration).read_text()
+        start = text.index("CREATE VIEW page_of")
+        end = text.index("FROM json_each", start) + len("FROM json_each")
+        return text[start:end].replace("VIEW page_of", f"VIEW {name}") + (")" if migration.startswith("0005") else "")
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute(view("0005_pages_without_query.sql", "page_of_0005"))
+    conn.execute(view("0012_page_rule_flattened.sql", "page_of_0012"))
+    parts = ["a", "/", "?", "#", "!", "=", "ü", "#/", "#!", "?#", "#?"]
+    urls = ["", PRICING] + ["https://example.com" + "".join(p) for n in range(4) for p in itertools.product(parts, repeat=n)]
+    differ = [url for url in urls if conn.execute("SELECT page FROM page_of_0005 WHERE urls = json_array(?)", (url,)).fetchone()
+              != conn.execute("SELECT page FROM page_of_0012 WHERE urls = json_array(?)", (url,)).fetchone()]
+    assert len(urls) > 1000 and differ == []
