@@ -101,7 +101,16 @@ CREATE TABLE events (
   url TEXT,
   ts INTEGER NOT NULL,
   received_at INTEGER NOT NULL,
-  props TEXT NOT NULL DEFAULT '{}',
+  props TEXT NOT NULL DEFAULT '{}', page TEXT GENERATED ALWAYS AS (
+  CASE WHEN instr(url, '?') = 0 AND instr(url, '#') = 0 THEN url  -- most URLs: the page itself, in two calls
+  ELSE substr(url, 1, CASE WHEN instr(url, '?') > 0 AND (instr(url, '#') = 0 OR instr(url, '?') < instr(url, '#'))
+                             THEN instr(url, '?') - 1
+                           WHEN instr(url, '#') > 0 THEN instr(url, '#') - 1
+                           ELSE length(url) END)
+       || CASE WHEN instr(url, '#') > 0 AND substr(url, instr(url, '#') + 1, 1) IN ('/', '!')
+               THEN substr(url, instr(url, '#')) ELSE '' END
+  END
+) VIRTUAL,
   UNIQUE (workspace_id, event_id)
 );
 
@@ -669,15 +678,6 @@ CREATE TRIGGER action_logs_follow_ups_delete AFTER DELETE ON action_logs
 BEGIN
   DELETE FROM lead_follow_ups WHERE lead_id = OLD.lead_id;
   INSERT INTO lead_follow_ups SELECT lead_id, count(*), max(at) FROM follow_ups WHERE lead_id = OLD.lead_id GROUP BY lead_id;
-END;
-
-CREATE TRIGGER events_rollup_page_view AFTER INSERT ON events WHEN NEW.type = 'page_view'
-BEGIN
-  INSERT OR IGNORE INTO rollup_page_session (workspace_id, session_id, page)
-    SELECT NEW.workspace_id, NEW.session_id, page FROM page_of WHERE urls = json_array(coalesce(NEW.url, ''));
-  INSERT INTO rollup_page (workspace_id, page, views, sessions)
-    SELECT NEW.workspace_id, page, 1, changes() FROM page_of WHERE urls = json_array(coalesce(NEW.url, ''))
-    ON CONFLICT (workspace_id, page) DO UPDATE SET views = views + 1, sessions = sessions + excluded.sessions;
 END;
 
 CREATE INDEX checklist_groups_workspace ON checklist_groups(workspace_id, position);
@@ -1381,13 +1381,12 @@ BEGIN
     ON CONFLICT (workspace_id, dimension, day, value) DO UPDATE SET sessions = sessions + 1;
 END;
 
-CREATE VIEW page_of (urls, url, page) AS
-  SELECT json, value,
-         substr(value, 1, CASE WHEN instr(value, '?') > 0 AND (instr(value, '#') = 0 OR instr(value, '?') < instr(value, '#'))
-                                 THEN instr(value, '?') - 1
-                               WHEN instr(value, '#') > 0 THEN instr(value, '#') - 1
-                               ELSE length(value) END)
-         || CASE WHEN instr(value, '#') > 0 AND substr(value, instr(value, '#') + 1, 1) IN ('/', '!')
-                 THEN substr(value, instr(value, '#')) ELSE '' END
-  FROM json_each;
+CREATE TRIGGER events_rollup_page_view AFTER INSERT ON events WHEN NEW.type = 'page_view'
+BEGIN
+  INSERT OR IGNORE INTO rollup_page_session (workspace_id, session_id, page)
+    VALUES (NEW.workspace_id, NEW.session_id, coalesce(NEW.page, ''));
+  INSERT INTO rollup_page (workspace_id, page, views, sessions)
+    VALUES (NEW.workspace_id, coalesce(NEW.page, ''), 1, changes())
+    ON CONFLICT (workspace_id, page) DO UPDATE SET views = views + 1, sessions = sessions + excluded.sessions;
+END;
 

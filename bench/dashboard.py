@@ -113,11 +113,11 @@ def naive_daily(days: int) -> Naive:
 
 def naive_pages(limit: int) -> Naive:
     async def run(db: D1Database) -> Any:
-        # A page is its URL without query and fragment: the page_of view of migration 0005.
-        return await _rows(db, "SELECT p.page, count(*) AS views, count(DISTINCT session_id) AS unique_sessions"
-                               " FROM events e JOIN page_of p ON p.urls = json_array(coalesce(e.url, ''))"
+        # A page is its URL without query and fragment: the column events.page (migrations 0005, 0012).
+        return await _rows(db, "SELECT coalesce(page, '') AS page, count(*) AS views,"
+                               " count(DISTINCT session_id) AS unique_sessions FROM events"
                                " WHERE workspace_id = ? AND type = 'page_view'"
-                               " GROUP BY p.page ORDER BY views DESC, p.page LIMIT ?", WS, limit)
+                               " GROUP BY 1 ORDER BY views DESC, 1 LIMIT ?", WS, limit)
     return run
 
 

@@ -13,7 +13,7 @@ What it leaves out is the same for both apps: the HTTP server (uvicorn parses a 
 writes a response alike for both) and the kernel (socket I/O, the WAL's writes). So it ranks
 changes to the request path and the writer; bench/ingest.py says what they are worth end to end.
 
-    python bench/ingest_cost.py [--batch 10] [--waves 10] [--concurrency 32] [--paths leadlight,ceiling]
+    python bench/ingest_cost.py [--batch 10] [--waves 10] [--concurrency 32] [--sessions 160] [--paths leadlight,ceiling]
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ _PROPS = {"scroll": {"depth": 50}, "engagement": {"active_ms": 15000},
 _WARM_WAVES = 3
 
 
-def bodies(site_key: str, count: int, batch: int, now_ms: int) -> list[bytes]:
-    """Batches as bench/track.lua sends them: 5,000 sessions, 4,000 visitors, the same pages and events."""
+def bodies(site_key: str, count: int, batch: int, now_ms: int, sessions: int) -> list[bytes]:
+    """Batches as bench/track.lua sends them (the same pages and events), over `sessions` sessions
+    and as many visitors."""
     out = []
     for counter in range(1, count + 1):
         events = []
@@ -52,8 +54,9 @@ def bodies(site_key: str, count: int, batch: int, now_ms: int) -> list[bytes]:
             events.append({"id": f"evt_cost_{counter}_{i}", "type": kind, "ts": now_ms + i,
                            "url": f"https://example.com{_PAGES[(counter + i) % len(_PAGES)]}", "props": _PROPS[kind]})
         out.append(json.dumps({
-            "site": site_key, "visitor_id": f"v_bench_{counter % 4000}", "session_id": f"s_bench_{counter % 5000}",
-            "fingerprint": f"f{counter % 3000:08x}", "timezone": "Europe/Berlin", "language": "de-DE",
+            "site": site_key, "visitor_id": f"v_bench_{counter % sessions}",
+            "session_id": f"s_bench_{counter % sessions}", "fingerprint": f"f{counter % sessions:08x}",
+            "timezone": "Europe/Berlin", "language": "de-DE",
             "screen": "1920x1080", "referrer": "https://www.google.com/", "utm": {"source": "google"},
             "webdriver": False, "sent_at": now_ms, "events": events,
         }, separators=(",", ":")).encode())
@@ -107,7 +110,7 @@ async def _measure_here(path: str, site_key: str, args: argparse.Namespace) -> N
     else:
         from bench.ceiling_ingest import app
     all_bodies = bodies(site_key, (_WARM_WAVES + args.waves) * args.concurrency, args.batch,
-                        int(__import__("time").time() * 1000))
+                        int(time.time() * 1000), args.sessions)
     waves = [all_bodies[i:i + args.concurrency] for i in range(0, len(all_bodies), args.concurrency)]
     async with app.router.lifespan_context(app):
         for number, wave in enumerate(waves):
@@ -123,7 +126,8 @@ def _count(path: str, env: dict[str, str], site_key: str, args: argparse.Namespa
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
          sys.executable, __file__, "--child", path, "--site-key", site_key, "--batch", str(args.batch),
-         "--waves", str(args.waves), "--concurrency", str(args.concurrency)],
+         "--waves", str(args.waves), "--concurrency", str(args.concurrency),
+         "--sessions", str(args.sessions)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     if done.returncode != 0:
@@ -139,6 +143,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=10, help="events per request")
     parser.add_argument("--waves", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=32, help="requests per wave (one group commit)")
+    parser.add_argument("--sessions", type=int, default=160,
+                        help="sessions the requests cycle through (160: one request in four opens a session, "
+                             "as in a bench/ingest.py run of about 20,000 requests over track.lua's 5,000)")
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--child", choices=PATHS, help=argparse.SUPPRESS)
     parser.add_argument("--site-key", help=argparse.SUPPRESS)
@@ -164,7 +171,8 @@ def main() -> int:
             counts[path] = _count(path, env, site_key, args, Path(tmp) / f"{path}.callgrind")
 
     print(f"\nPOST /track in-process under callgrind: {args.waves} waves of {args.concurrency} requests of "
-          f"{args.batch} events (one group commit each), after {_WARM_WAVES} warm-up waves; {_machine()}\n")
+          f"{args.batch} events (one group commit each) over {args.sessions} sessions, after {_WARM_WAVES} warm-up "
+          f"waves; {_machine()}\n")
     print(f"{'path':<10} {'instructions':>14} {'per request':>12} {'per event':>10}")
     for path, total in counts.items():
         print(f"{path:<10} {total:>14,} {total / requests:>12,.0f} {total / requests / args.batch:>10,.0f}")

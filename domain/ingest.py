@@ -19,7 +19,6 @@ accepted once and counted as duplicates afterwards.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sqlite3
 from collections import Counter
@@ -50,8 +49,6 @@ UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 LINGER_SECONDS = 0.002
 GROUP_EVENTS = 5000
 
-# One encoder for every row: json.dumps with options builds a new encoder per call.
-_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _IN_CHUNK = 90  # session ids per IN (...) list, under D1's 100 bound parameters
 _MAX_FIELD_NAME = 200
@@ -246,8 +243,10 @@ def _event(value: Any, index: int, latest: int) -> Event:
     if not isinstance(props, dict):
         raise BatchError(f"events[{index}].props", "expected an object")
     # The one free-form part of a batch, and the only one walked: every other field is checked by name.
-    flaw = first_flaw(props, f"events[{index}].props", depth=_PROPS_DEPTH)
-    if flaw is not None:
+    # (Its path is spelt out only for a flaw, walking again: most props have none.)
+    if first_flaw(props, depth=_PROPS_DEPTH) is not None:
+        flaw = first_flaw(props, f"events[{index}].props", depth=_PROPS_DEPTH)
+        assert flaw is not None
         raise BatchError(flaw.where, flaw.problem)
     if kind == "scroll":
         depth = props.get("depth")
@@ -295,7 +294,7 @@ def prepare(batch: Batch, site: Site, visit: Visit, received_at: int) -> Write:
         if event.type == "form_submit":
             event.props = _captured(event.props, site.settings.capture)
         rows.append((workspace_id, session_id, event.id, event.type, event.url, event.ts, received_at,
-                     _to_json(event.props)))
+                     json_input.dumps(event.props)))
     return Write(site=site, batch=batch, visit=visit, received_at=received_at, rows=rows)
 
 
@@ -637,7 +636,7 @@ def _submit_form(conn: sqlite3.Connection, write: Write, event: Event, vpn_suspe
         session_id=batch.session_id, visitor_id=batch.visitor_id, fingerprint=batch.fingerprint,
         name=value("name"), email=value("email"), phone=value("phone"), project=value("project"),
         contact_ip=visit.ip, page_url=event.url, form=props.get("form") or "form", fill_ms=props.get("fill_ms"),
-        payload_json=_to_json(props.get("payload") or {}),
+        payload_json=json_input.dumps(props.get("payload") or {}),
         country=visit.country, city=visit.city, vpn_suspected=vpn_suspected,
         duplicate_window_ms=site.settings.duplicate_window_hours * HOUR_MS,
     ), now)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from enum import Enum
 from typing import Any
 
@@ -68,16 +69,43 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder for every body: json.loads with hooks builds a new decoder per call.
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parsed JSON; raises BadJson (`where` is "body") for anything that is not finite JSON."""
+    """Parsed JSON; raises BadJson (`where` is "body") for anything that is not finite JSON.
+    Bytes are read as json.loads reads them: UTF-8, -16 or -32, whichever the first bytes show."""
     try:
-        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        if isinstance(body, str):
+            if body.startswith("\ufeff"):  # as json.loads: a byte order mark is not JSON
+                raise ValueError("byte order mark")
+            text = body
+        else:
+            text = body.decode(json.detect_encoding(body), "surrogatepass")
+        return _decoder.decode(text)
     except _NotFinite:
         raise BadJson("body", Flaw.NOT_FINITE) from None
     except RecursionError:  # thousands of levels: past any limit of ours, refused as such
         raise BadJson("body", Flaw.TOO_DEEP, max_depth) from None
     except (ValueError, UnicodeDecodeError):
         raise BadJson("body", Flaw.NOT_JSON) from None
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+if c_make_encoder is not None:
+    # One encoder object for every value, called directly: JSONEncoder.encode builds a new one per
+    # call. Without a check for cycles, which a value parsed from JSON cannot have.
+    _compact = c_make_encoder(None, _not_json, encode_basestring, None, ":", ",", False, False, True)
+
+    def dumps(value: Any) -> str:
+        """Compact JSON (UTF-8 as is, no spaces) of a value parsed from JSON."""
+        return "".join(_compact(value, 0))
+else:  # an interpreter without the C accelerator
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def has_lone_surrogate(text: str) -> bool:

@@ -54,9 +54,9 @@ async def raw_numbers(app: Starlette, workspace_id: str = "default") -> dict[str
         daily.append({"date": dates.date_of(day), "total_sessions": r["n"], "unique_visitors": r["v"],
                       "avg_duration": metrics.seconds(r["d"], r["n"], 1), "avg_engagement": metrics.average(r["e"], r["n"], 1)})
     pages = await rows(
-        "SELECT p.page, count(*) AS views, count(DISTINCT session_id) AS unique_sessions FROM events e"
-        " JOIN page_of p ON p.urls = json_array(coalesce(e.url, ''))"  # what a page is: migration 0005
-        " WHERE workspace_id = ? AND type = 'page_view' GROUP BY p.page ORDER BY views DESC, p.page LIMIT 100")
+        "SELECT coalesce(page, '') AS page, count(*) AS views, count(DISTINCT session_id) AS unique_sessions"
+        " FROM events"  # what a page is: the column events.page (migrations 0005 and 0012)
+        " WHERE workspace_id = ? AND type = 'page_view' GROUP BY 1 ORDER BY views DESC, 1 LIMIT 100")
     geo = await rows(
         "SELECT country, count(*) AS sessions, count(DISTINCT visitor_id) AS unique_visitors FROM sessions"
         " WHERE workspace_id = ? GROUP BY country ORDER BY sessions DESC, coalesce(country, '')")
