@@ -151,6 +151,11 @@ def main() -> int:
     parser.add_argument("--site-key", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        try:  # the event loop `serve` runs on (uvicorn's "auto": uvloop when it is installed)
+            import uvloop
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        except ImportError:
+            pass
         asyncio.run(_measure_here(args.child, args.site_key, args))
         return 0
 
