@@ -20,8 +20,8 @@ BodyLimitOf = Callable[[str], tuple[int | None, Any]]
 
 class BodyLimit:
     """Each request's body limit, found once from its path: a declared Content-Length over it is
-    refused before any route runs (this catches the bodies a route never reads), and Starlette's
-    responder counts the bytes a handler does read against the same limit. Routes that take files
+    refused before any route runs (this catches the bodies a route never reads), and a body without
+    one (chunked) is counted by Starlette's responder as a handler reads it. Routes that take files
     declare a larger limit; an API surface's 413 is in its own dialect.
     """
 
@@ -35,15 +35,19 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared_limit, dialect = self.limit_of(scope["path"])
         limit = declared_limit or self.max_body_bytes
+        length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        if length is None:  # chunked, or no body: counted as it is read
+            return await RequestBodyLimitResponder(self.app, limit)(scope, receive, send)
         # HTTP allows spaces around a header's value: "Content-Length:  123 " is 123.
-        declared = dict(scope["headers"]).get(b"content-length", b"0").strip()
+        declared = length.strip()
         if not declared.isdigit() or int(declared) > limit:
             status, error = (413, f"Request body too large (max {limit} bytes)") \
                 if declared.isdigit() else (400, "Invalid Content-Length header")
             response = dialect.respond(status, error, "PAYLOAD_TOO_LARGE" if status == 413 else "INVALID_HEADER") \
                 if dialect is not None else JSONResponse({"error": error}, status_code=status)
             return await response(scope, receive, send)
-        await RequestBodyLimitResponder(self.app, limit)(scope, receive, send)
+        # The server delivers no more than the declared length, so there is nothing left to count.
+        await self.app(scope, receive, send)
 
 
 class ReceiveDeadline:

@@ -664,3 +664,14 @@ async def test_the_log_shows_the_newest_hundred(client: httpx.AsyncClient, app: 
     logs = (await ok(client, "GET", f"/api/v1/leads/{seeded.john}", seeded.detail_key))["actionLogs"]
     assert len(logs) == 100
     assert [log["summary"] for log in logs] == [f"note {n}" for n in range(104, 4, -1)]
+
+
+async def test_a_body_without_a_length_is_counted_against_the_limit(client: httpx.AsyncClient,
+                                                                   workspace: Workspace) -> None:
+    async def chunks() -> Any:  # no Content-Length: the body arrives in pieces, as with chunked encoding
+        for _ in range(17):
+            yield b"x" * 65_536
+
+    response = await client.put("/api/v1/checklist", content=chunks(), headers={
+        "x-api-key": records(workspace).analytics_key, "content-type": "application/json"})
+    assert (response.status_code, response.json()) == (413, error(413, "Request body too large"))
