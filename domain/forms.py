@@ -27,6 +27,7 @@ from domain.suspicion import (
     is_disposable_email,
     suspicion_score,
 )
+from storage.d1 import select_in
 
 SOURCE = "WebSite"
 
@@ -173,13 +174,24 @@ def record_submission(conn: sqlite3.Connection, sub: FormSubmission, now: int) -
 
 
 def raise_engagement(conn: sqlite3.Connection, scores: Iterable[tuple[str, str, int]], now: int) -> None:
-    """A visitor's session scored higher: every lead that visitor submitted a form for takes the better score."""
+    """A visitor's session scored higher: every lead that visitor submitted a form for takes the better score.
+
+    Most visitors never submitted one, so those who did are found first, with one query per
+    workspace and chunk of visitors; the update, whose subquery SQLite gathers into a temporary
+    index each time it runs, runs only for them."""
+    scores = list(scores)
+    visitors: dict[str, set[str]] = {}
+    for workspace_id, visitor_id, _ in scores:
+        visitors.setdefault(workspace_id, set()).add(visitor_id)
+    sql = "SELECT DISTINCT visitor_id FROM submissions WHERE workspace_id = ? AND visitor_id IN ({})"
+    submitted = {(workspace_id, visitor_id) for workspace_id, ids in visitors.items()
+                 for (visitor_id,) in select_in(conn, sql, workspace_id, ids)}
     conn.executemany(
         "UPDATE leads SET engagement_score = ?1, engagement_label = ?2, updated_at = ?3"
         " WHERE lead_id IN (SELECT lead_id FROM submissions WHERE workspace_id = ?4 AND visitor_id = ?5)"
         " AND engagement_score < ?1",
         [(score, engagement_label(score), now, workspace_id, visitor_id)
-         for workspace_id, visitor_id, score in scores],
+         for workspace_id, visitor_id, score in scores if (workspace_id, visitor_id) in submitted],
     )
 
 

@@ -33,7 +33,7 @@ from domain.dates import DAY_MS, HOUR_MS, date_of, day_of
 from domain.forms import FormSubmission, canonical_field, is_sensitive_field, raise_engagement, record_submission
 from domain.sites import Site
 from runtime import ExecutionContext, log_event, now_ms
-from storage.d1 import D1Database
+from storage.d1 import D1Database, select_in
 
 EVENT_TYPES = frozenset({"page_view", "click", "scroll", "engagement", "form_submit"})
 MAX_EVENTS = 100
@@ -50,7 +50,6 @@ LINGER_SECONDS = 0.002
 GROUP_EVENTS = 5000
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
-_IN_CHUNK = 90  # session ids per IN (...) list, under D1's 100 bound parameters
 _MAX_FIELD_NAME = 200
 _SURROGATE = "contains a lone UTF-16 surrogate"
 # Where props sit in a batch: body (1), events (2), an event (3), its props (4).
@@ -417,7 +416,8 @@ _UPSERT_BOT_HITS = (
 )
 _SESSION_STATE = (
     "id, session_id, started_at, last_activity_at, entry_page, exit_page, page_views, event_count, clicks,"
-    " form_submits, max_scroll, active_ms, engagement_score, vpn_suspected, visitor_id"
+    " form_submits, max_scroll, active_ms, engagement_score, vpn_suspected, visitor_id,"
+    " fingerprint IS NOT NULL AND ended_at IS NULL AND archived_at IS NULL"
 )
 _INSERT_SESSION = (
     "INSERT INTO sessions (workspace_id, site_id, session_id, visitor_id, fingerprint, started_at,"
@@ -433,6 +433,13 @@ _UPDATE_SESSION = (
     " page_views = ?6, event_count = ?7, clicks = ?8, form_submits = ?9, max_scroll = ?10, active_ms = ?11,"
     " engagement_score = ?12, vpn_suspected = ?13, fingerprint = coalesce(fingerprint, ?14),"
     " ended_at = CASE WHEN ended_at < ?2 THEN NULL ELSE ended_at END, archived_at = NULL WHERE id = ?15"
+)
+# An open session that is not archived, already has a fingerprint and keeps its start (most of
+# them): only what new events change, so SQLite rewrites neither the start's and archive's index
+# entries nor runs the triggers watching those columns.
+_UPDATE_OPEN_SESSION = (
+    "UPDATE sessions SET last_activity_at = ?, duration_ms = ?, exit_page = ?, page_views = ?, event_count = ?,"
+    " clicks = ?, form_submits = ?, max_scroll = ?, active_ms = ?, engagement_score = ?, vpn_suspected = ? WHERE id = ?"
 )
 _UPSERT_VISITOR = (
     "INSERT INTO visitors (workspace_id, visitor_id, fingerprint, first_seen_at, last_seen_at, session_count)"
@@ -533,6 +540,7 @@ def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _A
     existing = _existing_sessions(conn, sessions)
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
+    open_updates: list[tuple[Any, ...]] = []
     visitors: dict[tuple[str, str], list[Any]] = {}
     raised: list[tuple[str, str, int]] = []
     vpn_of: dict[tuple[str, str], bool] = {}
@@ -562,6 +570,8 @@ def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _A
                 visit.city, batch.timezone, batch.language, visit.device, visit.browser, visit.os, *counts, score,
                 int(vpn),
             ))
+        elif started == old[2] and old[15]:  # open, unarchived, with a fingerprint; its start stays
+            open_updates.append((last, last - started, exit_page, *counts, score, int(vpn), old[0]))
         else:
             updates.append((started, last, last - started, entry, exit_page, *counts, score, int(vpn),
                             batch.fingerprint, old[0]))
@@ -579,6 +589,8 @@ def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _A
         conn.executemany(_INSERT_SESSION, inserts)
     if updates:
         conn.executemany(_UPDATE_SESSION, updates)
+    if open_updates:
+        conn.executemany(_UPDATE_OPEN_SESSION, open_updates)
     conn.executemany(_UPSERT_VISITOR, [(ws, vid, *values) for (ws, vid), values in visitors.items()])
 
     for key, act in sessions.items():
@@ -610,17 +622,9 @@ def _existing_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str],
     by_workspace: dict[str, list[str]] = {}
     for workspace_id, session_id in sessions:
         by_workspace.setdefault(workspace_id, []).append(session_id)
-    found: dict[tuple[str, str], tuple[Any, ...]] = {}
-    for workspace_id, ids in by_workspace.items():
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start:start + _IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))  # only the count of ids shapes the SQL
-            for row in conn.execute(
-                f"SELECT {_SESSION_STATE} FROM sessions WHERE workspace_id = ? AND session_id IN ({marks})",
-                (workspace_id, *chunk),
-            ):
-                found[(workspace_id, row[1])] = row
-    return found
+    sql = f"SELECT {_SESSION_STATE} FROM sessions WHERE workspace_id = ? AND session_id IN ({{}})"
+    return {(workspace_id, row[1]): row for workspace_id, ids in by_workspace.items()
+            for row in select_in(conn, sql, workspace_id, ids)}
 
 
 def _submit_form(conn: sqlite3.Connection, write: Write, event: Event, vpn_suspected: bool, now: int) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ import aiosqlite
 T = TypeVar("T")
 
 MAX_BOUND_PARAMETERS = 100
+_IN_CHUNK = MAX_BOUND_PARAMETERS - 10  # ids per IN (...) list, beside a query's other parameters
 MAX_STATEMENT_BYTES = 100_000
 SERVED_BY = "leadlight-d1"
 
@@ -323,6 +324,16 @@ async def _in_thread(
     pinned below 0.23 and this is the one place that touches it.
     """
     return await conn._execute(fn, conn._conn, *args)
+
+
+def select_in(conn: sqlite3.Connection, sql: str, workspace_id: str, ids: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of `sql`, whose parameters are a workspace and the list `IN ({})`, for all of `ids`:
+    one query per chunk of ids under D1's limit of bound parameters (only the count of ids shapes
+    the SQL)."""
+    ids = list(ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start:start + _IN_CHUNK]
+        yield from conn.execute(sql.format(", ".join("?" * len(chunk))), (workspace_id, *chunk))
 
 
 def _atomically(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

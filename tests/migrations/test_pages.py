@@ -122,7 +122,8 @@ def test_migration_0012_keeps_the_page_rule_of_0005() -> None:
     conn.execute(view)
     conn.execute(f"CREATE TABLE events (url TEXT, {column})")
     parts = ["a", "/", "?", "#", "!", "=", "ü", "#/", "#!", "?#", "#?"]
-    urls = ["", PRICING] + ["https://example.com" + "".join(p) for n in range(4) for p in itertools.product(parts, repeat=n)]
+    urls = ["", PRICING] + ["https://example.com" + "".join(p)
+                            for n in range(4) for p in itertools.product(parts, repeat=n)]
     conn.executemany("INSERT INTO events (url) VALUES (?)", [(url,) for url in urls])
     differ = [(url, page, rule) for url, page, rule in conn.execute(
         "SELECT url, page, (SELECT p.page FROM page_of p WHERE p.urls = json_array(events.url)) FROM events")
