@@ -50,6 +50,7 @@ LINGER_SECONDS = 0.002
 GROUP_EVENTS = 5000
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_SCHEMES = ("http://", "https://")
 _MAX_FIELD_NAME = 200
 _SURROGATE = "contains a lone UTF-16 surrogate"
 # Where props sit in a batch: body (1), events (2), an event (3), its props (4).
@@ -234,9 +235,10 @@ def _event(value: Any, index: int, latest: int) -> Event:
     if not EARLIEST_TS <= ts <= latest:
         raise BatchError(f"events[{index}].ts", "out of range (before 2020 or more than a day ahead)")
     url = value.get("url")
-    if type(url) is not str or len(url) > MAX_URL_CHARS or not url[:8].lower().startswith(("http://", "https://")):
+    if type(url) is not str or len(url) > MAX_URL_CHARS or not (
+            url.startswith(_SCHEMES) or url[:8].lower().startswith(_SCHEMES)):
         raise BatchError(f"events[{index}].url", f"expected an http(s) URL of at most {MAX_URL_CHARS} characters")
-    if has_lone_surrogate(url):
+    if not url.isascii() and has_lone_surrogate(url):  # the common ASCII URL without a call
         raise BatchError(f"events[{index}].url", _SURROGATE)
     props = value.get("props")
     if not isinstance(props, dict):

@@ -128,6 +128,16 @@ def first_flaw(value: Any, where: str = "body", *, depth: int = 1, max_depth: in
     if not isinstance(value, (dict, list)):
         flaw = _scalar_flaw(value)
         return None if flaw is None else BadJson(where, flaw)
+    if type(value) is dict and depth <= max_depth:
+        # An object of ASCII strings, ints, booleans and nulls (most props) has no flaw: one loop
+        # says so. Anything else is walked below.
+        for key, child in value.items():
+            kind = type(child)
+            if (kind is str and not child.isascii()) or kind is dict or kind is list or kind is float \
+                    or type(key) is not str or not key.isascii():
+                break
+        else:
+            return None
     stack: list[tuple[Any, int, _Trail]] = [(value, depth, None)]
     while stack:
         item, level, trail = stack.pop()
