@@ -13,7 +13,8 @@ What it leaves out is the same for both apps: the HTTP server (uvicorn parses a 
 writes a response alike for both) and the kernel (socket I/O, the WAL's writes). So it ranks
 changes to the request path and the writer; bench/ingest.py says what they are worth end to end.
 
-    python bench/ingest_cost.py [--batch 10] [--waves 10] [--concurrency 32] [--sessions 160] [--paths leadlight,ceiling]
+    python bench/ingest_cost.py [--batch 10] [--waves 10] [--concurrency 32] [--sessions 160]
+                                [--paths leadlight,ceiling]
 """
 from __future__ import annotations
 

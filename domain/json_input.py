@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from enum import Enum
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 MAX_DEPTH = 32
