@@ -319,6 +319,18 @@ async def test_the_capture_list_filters_fields_and_payload(client, app, site) ->
 # --- what a session records --------------------------------------------------------------------
 
 
+async def test_a_session_takes_the_first_fingerprint_it_is_sent(client, app, site) -> None:
+    """A session opened without a fingerprint takes the one a later batch brings, and keeps it."""
+    await post(client, batch(site["site_key"], [event()], fingerprint=None))
+    await post(client, batch(site["site_key"], [event("click")], fingerprint="fp_later_0001"))
+    await post(client, batch(site["site_key"], [event("click")], fingerprint="fp_other_0002"))
+    row = await app.state.env.DB.prepare("SELECT fingerprint, event_count FROM sessions").first()
+    assert (row["fingerprint"], row["event_count"]) == ("fp_later_0001", 3)
+    fingerprints = (await app.state.env.DB.prepare(
+        "SELECT fingerprint, sessions FROM rollup_fingerprint ORDER BY fingerprint").all()).results
+    assert fingerprints == [{"fingerprint": "fp_later_0001", "sessions": 1}]
+
+
 async def test_a_session_records_its_aggregates(client, app, site) -> None:
     start = int(time.time() * 1000) - 60_000
     events = [

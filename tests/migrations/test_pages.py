@@ -35,8 +35,8 @@ PRICING = "https://example.com/pricing"
     ("https://ünï.example/çafé?q=ü", "https://ünï.example/çafé"),
     ("", ""),
 ])
-async def test_a_page_is_its_url_without_query_and_fragment(app: Starlette, site: dict[str, Any], url: str,
-                                                            page: str) -> None:
+@pytest.mark.usefixtures("site")  # the workspace the event row belongs to
+async def test_a_page_is_its_url_without_query_and_fragment(app: Starlette, url: str, page: str) -> None:
     found = await app.state.env.DB.prepare(
         "INSERT INTO events (workspace_id, session_id, event_id, type, url, ts, received_at)"
         " VALUES ('default', 's_rule', 'evt_rule_1', 'click', ?, 0, 0) RETURNING page").bind(url).first("page")
