@@ -393,8 +393,8 @@ def trigger_cost(events: int) -> tuple[float, float]:
             props = {"depth": 50} if kind == "scroll" else {"active_ms": 4000} if kind == "engagement" else {}
             url = generate._pick(rng, generate._PAGE_URLS, generate._PAGE_CUM)
             batch_events.append(Event(f"e{number:08d}{k}", kind, base + number, url, props))
-        batch = Batch("site_bench", "v" + sid[1:], sid, "fp" + sid[1:], "Asia/Kolkata", "en", None, None, {}, False,
-                      None, batch_events)
+        batch = Batch(site="site_bench", visitor_id="v" + sid[1:], session_id=sid, fingerprint="fp" + sid[1:],
+                      timezone="Asia/Kolkata", language="en", utm={}, events=batch_events)
         rows = [(WS, sid, e.id, e.type, e.url, e.ts, base + number, json.dumps(e.props)) for e in batch_events]
         group.append(Write(site, batch, visit, base + number, rows))
         if len(group) == 50:  # 500 events per group, as the grouped writer commits under load

@@ -18,6 +18,8 @@ from enum import Enum
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import msgspec
+
 MAX_DEPTH = 32
 _MAX_WHERE = 200  # characters of a path shown in a message; keys can be long
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -71,11 +73,20 @@ def _finite_float(text: str) -> float:
 
 # One decoder for every body: json.loads with hooks builds a new decoder per call.
 _decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+# The fast path for UTF-8 bytes. What it accepts, json.loads reads as the same value; what it refuses
+# (a number past a float's range, a lone surrogate, UTF-16, a byte order mark, invalid JSON, deep
+# nesting) goes to the decoder above, which says why or reads it.
+_fast_decoder = msgspec.json.Decoder()
 
 
 def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parsed JSON; raises BadJson (`where` is "body") for anything that is not finite JSON.
     Bytes are read as json.loads reads them: UTF-8, -16 or -32, whichever the first bytes show."""
+    if not isinstance(body, str):
+        try:
+            return _fast_decoder.decode(body)
+        except (msgspec.MsgspecError, RecursionError):
+            pass
     try:
         if isinstance(body, str):
             if body.startswith("\ufeff"):  # as json.loads: a byte order mark is not JSON
