@@ -74,12 +74,17 @@ class IngestUnavailable(Exception):
 
 # The shape of a batch, as types: the fast path (`decode`) reads a body straight into them, and
 # refuses anything parse_batch would refuse for its shape. What types cannot say (a timestamp's
-# upper bound, props' depth, each event type's props) parse_batch checks on both paths.
+# upper bound, each event type's props) parse_batch checks on both paths.
 EventType = Literal["page_view", "click", "scroll", "engagement", "form_submit"]
 UtmKey = Literal["source", "medium", "campaign", "term", "content"]
 EVENT_TYPES = frozenset(get_args(EventType))
 UTM_KEYS: tuple[str, ...] = get_args(UtmKey)
 _Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_CHARS)]
+_Scalar = str | int | float | bool | None
+# Props of scalars, or of objects of scalars (a form's fields and payload): what the fast path reads,
+# needing no walk, as no JSON it decodes holds a lone surrogate or a number past a float's range.
+# Deeper props take parse_batch's way, which walks them.
+Props = dict[str, _Scalar | dict[str, _Scalar]]
 
 
 def _text(limit: int) -> Any:
@@ -91,7 +96,7 @@ class Event(msgspec.Struct):
     type: EventType
     ts: Annotated[int, Meta(ge=EARLIEST_TS)]
     url: Annotated[str, Meta(max_length=MAX_URL_CHARS, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")]
-    props: dict[str, Any]
+    props: Props
 
 
 class Batch(msgspec.Struct, kw_only=True):
@@ -181,7 +186,7 @@ def parse_batch(data: Batch | dict[str, Any], received_at: int) -> Batch:
         for index, event in enumerate(data.events):
             if event.ts > latest:
                 raise BatchError(f"events[{index}].ts", _TS_RANGE)
-            _check_props(event.type, event.props, index)
+            _check_kind(event.type, event.props, index)
         data.utm = {key: value for key, value in data.utm.items() if value} if data.utm else {}
         data.fingerprint, data.timezone, data.language = data.fingerprint or None, data.timezone or None, \
             data.language or None
@@ -277,17 +282,18 @@ def _event(value: Any, index: int, latest: int) -> Event:
     props = value.get("props")
     if not isinstance(props, dict):
         raise BatchError(f"events[{index}].props", "expected an object")
-    _check_props(kind, props, index)
-    return Event(event_id, kind, ts, url, props)
-
-
-def _check_props(kind: str, props: dict[str, Any], index: int) -> None:
     # The one free-form part of a batch, and the only one walked: every other field is checked by name.
     # (Its path is spelt out only for a flaw, walking again: most props have none.)
     if first_flaw(props, depth=_PROPS_DEPTH) is not None:
         flaw = first_flaw(props, f"events[{index}].props", depth=_PROPS_DEPTH)
         assert flaw is not None
         raise BatchError(flaw.where, flaw.problem)
+    _check_kind(kind, props, index)
+    return Event(event_id, kind, ts, url, props)
+
+
+def _check_kind(kind: str, props: dict[str, Any], index: int) -> None:
+    """What an event's type asks of its props."""
     if kind == "scroll":
         depth = props.get("depth")
         if type(depth) is not int or not 0 <= depth <= 100:
