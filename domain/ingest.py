@@ -514,65 +514,78 @@ class _Activity:
     active_ms: int = 0
     forms: list[tuple[Write, Event]] = field(default_factory=list)
 
-    def add(self, write: Write, event: Event) -> None:
-        if event.ts < self.first_ts:
-            self.first_ts, self.first_url = event.ts, event.url
-        if event.ts >= self.last_ts:
-            self.last_ts, self.last_url = event.ts, event.url
-        self.events += 1
-        kind = event.type
-        if kind == "page_view":
-            self.page_views += 1
-        elif kind == "click":
-            self.clicks += 1
-        elif kind == "scroll":
-            self.max_scroll = max(self.max_scroll, event.props["depth"])
-        elif kind == "engagement":
-            self.active_ms += event.props["active_ms"]
-        else:
-            self.form_submits += 1
-            self.forms.append((write, event))
+    def add(self, write: Write, events: list[Event]) -> None:
+        """One request's new events (one loop over locals: this runs for every event stored)."""
+        first_ts, last_ts, max_scroll = self.first_ts, self.last_ts, self.max_scroll
+        page_views = clicks = active_ms = 0
+        for event in events:
+            ts, kind = event.ts, event.type
+            if ts < first_ts:
+                first_ts, self.first_url = ts, event.url
+            if ts >= last_ts:
+                last_ts, self.last_url = ts, event.url
+            if kind == "page_view":
+                page_views += 1
+            elif kind == "click":
+                clicks += 1
+            elif kind == "scroll":
+                depth = event.props["depth"]
+                if depth > max_scroll:
+                    max_scroll = depth
+            elif kind == "engagement":
+                active_ms += event.props["active_ms"]
+            else:
+                self.form_submits += 1
+                self.forms.append((write, event))
+        self.first_ts, self.last_ts, self.max_scroll = first_ts, last_ts, max_scroll
+        self.events += len(events)
+        self.page_views += page_views
+        self.clicks += clicks
+        self.active_ms += active_ms
 
 
 def apply_group(conn: sqlite3.Connection, jobs: Sequence[Write | BotHit], now: int) -> list[Outcome]:
     """Apply a whole group; runs on the writer thread inside BEGIN IMMEDIATE ... COMMIT."""
-    accepted = [0] * len(jobs)
     bot_hits: Counter[tuple[str, str]] = Counter()
     rows: list[tuple[Any, ...]] = []
-    owners: list[tuple[int, Event]] = []
+    fresh: list[tuple[int, Write, list[Event]]] = []  # each request's events, less ids seen earlier in the group
     seen: set[tuple[str, str]] = set()
     for index, job in enumerate(jobs):
         if isinstance(job, BotHit):
             bot_hits[(job.workspace_id, job.day)] += 1
             continue
+        events = []
         for row, event in zip(job.rows, job.batch.events):
             key = (row[0], row[2])
             if key not in seen:  # the same id twice in one group: the first one counts
                 seen.add(key)
                 rows.append(row)
-                owners.append((index, event))
+                events.append(event)
+        fresh.append((index, job, events))
     if bot_hits:
         conn.executemany(_UPSERT_BOT_HITS, [(ws, day, hits) for (ws, day), hits in bot_hits.items()])
 
-    new_events: list[tuple[int, Event]] = owners
     if rows:
         before = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
         # rowcount sums sqlite3_changes(), which leaves out rows that triggers wrote elsewhere.
         if conn.executemany(_INSERT_EVENT, rows).rowcount != len(rows):
             # Some were already stored (a retry): the rows this transaction added have the highest ids.
             added = set(conn.execute("SELECT workspace_id, event_id FROM events WHERE id > ?", (before,)))
-            new_events = [owner for row, owner in zip(rows, owners) if (row[0], row[2]) in added]
+            fresh = [(index, write, [event for event in events if (write.site.workspace_id, event.id) in added])
+                     for index, write, events in fresh]
 
+    accepted = [0] * len(jobs)
     sessions: dict[tuple[str, str], _Activity] = {}
-    for index, event in new_events:
-        accepted[index] += 1
-        write = jobs[index]
-        assert isinstance(write, Write)
+    for index, write, events in fresh:
+        accepted[index] = len(events)
+        if not events:
+            continue
         key = (write.site.workspace_id, write.batch.session_id)
         activity = sessions.get(key)
         if activity is None:
-            activity = sessions[key] = _Activity(write, event.ts, event.url, event.ts, event.url)
-        activity.add(write, event)
+            first = events[0]
+            activity = sessions[key] = _Activity(write, first.ts, first.url, first.ts, first.url)
+        activity.add(write, events)
     if sessions:
         _apply_sessions(conn, sessions, now)
 
