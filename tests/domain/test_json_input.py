@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from domain.json_input import MAX_DEPTH, BadJson, Flaw, first_flaw, has_lone_surrogate, loads
+from domain.json_input import MAX_DEPTH, BadJson, Flaw, dumps, first_flaw, has_lone_surrogate, loads
 
 
 @pytest.mark.parametrize(("body", "flaw"), [
@@ -24,6 +24,17 @@ def test_loads_refuses_what_is_not_finite_json(body: bytes, flaw: Flaw) -> None:
 
 def test_loads_reads_json_as_it_is() -> None:
     assert loads(b'{"a": [1, 2.5, "\\ud83d\\ude00", null, true]}') == {"a": [1, 2.5, "\U0001F600", None, True]}
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a": [1, 2.5, "\\ud83d\\ude00", null, true], "b": {"c": "\\u00e9\\n\\u0000"}}',
+    b'[1e16, -1e-7, 5e-324, 1.7976931348623157e308, -0.0, 18446744073709551616, -100000000000000000000000]',
+    b'[12345678901234567890123456789, 0.1, 3.141592653589793]',
+])
+def test_dumps_writes_compact_json_that_reads_back_as_the_same_values(body: bytes) -> None:
+    text = dumps(loads(body))
+    assert " " not in text and "\\u00e9" not in text  # compact, UTF-8 as is
+    assert loads(text) == json.loads(body) and repr(loads(text)) == repr(json.loads(body))
 
 
 @pytest.mark.parametrize(("value", "where", "problem"), [
