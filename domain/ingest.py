@@ -423,7 +423,8 @@ class IngestWriter:
         now = now_ms()
         outcomes: Sequence[Outcome | Exception]
         try:
-            outcomes = await self._db.transaction(lambda conn: apply_group(conn, jobs, now))
+            plan = plan_group(jobs)  # here, so the transaction holds the write lock for its statements alone
+            outcomes = await self._db.transaction(lambda conn: apply_plan(conn, plan, now))
         except Exception as exc:
             outcomes = [exc] * len(jobs)
             if len(jobs) > 1:  # perhaps one request's rows: find it, and commit the others without it
@@ -544,11 +545,22 @@ class _Activity:
         self.active_ms += active_ms
 
 
-def apply_group(conn: sqlite3.Connection, jobs: Sequence[Write | BotHit], now: int) -> list[Outcome]:
-    """Apply a whole group; runs on the writer thread inside BEGIN IMMEDIATE ... COMMIT."""
+@dataclass(slots=True)
+class _Plan:
+    """What a group holds, worked out before its transaction (none of it reads the database), so
+    the write lock is held only for the statements."""
+
+    jobs: Sequence[Write | BotHit]
+    bot_hits: Counter[tuple[str, str]]
+    rows: list[tuple[Any, ...]]
+    fresh: list[tuple[int, Write, list[Event]]]  # each request's events, less ids seen earlier in the group
+    sessions: dict[tuple[str, str], _Activity]  # what they add to each session, if all are new
+
+
+def plan_group(jobs: Sequence[Write | BotHit]) -> _Plan:
     bot_hits: Counter[tuple[str, str]] = Counter()
     rows: list[tuple[Any, ...]] = []
-    fresh: list[tuple[int, Write, list[Event]]] = []  # each request's events, less ids seen earlier in the group
+    fresh: list[tuple[int, Write, list[Event]]] = []
     seen: set[tuple[str, str]] = set()
     for index, job in enumerate(jobs):
         if isinstance(job, BotHit):
@@ -562,8 +574,33 @@ def apply_group(conn: sqlite3.Connection, jobs: Sequence[Write | BotHit], now: i
                 rows.append(row)
                 events.append(event)
         fresh.append((index, job, events))
-    if bot_hits:
-        conn.executemany(_UPSERT_BOT_HITS, [(ws, day, hits) for (ws, day), hits in bot_hits.items()])
+    return _Plan(jobs, bot_hits, rows, fresh, _activities(fresh))
+
+
+def _activities(fresh: list[tuple[int, Write, list[Event]]]) -> dict[tuple[str, str], _Activity]:
+    sessions: dict[tuple[str, str], _Activity] = {}
+    for _, write, events in fresh:
+        if not events:
+            continue
+        key = (write.site.workspace_id, write.batch.session_id)
+        activity = sessions.get(key)
+        if activity is None:
+            first = events[0]
+            activity = sessions[key] = _Activity(write, first.ts, first.url, first.ts, first.url)
+        activity.add(write, events)
+    return sessions
+
+
+def apply_group(conn: sqlite3.Connection, jobs: Sequence[Write | BotHit], now: int) -> list[Outcome]:
+    """Apply a whole group; runs on the writer thread inside BEGIN IMMEDIATE ... COMMIT."""
+    return apply_plan(conn, plan_group(jobs), now)
+
+
+def apply_plan(conn: sqlite3.Connection, plan: _Plan, now: int) -> list[Outcome]:
+    """apply_group with its plan made beforehand."""
+    jobs, rows, fresh, sessions = plan.jobs, plan.rows, plan.fresh, plan.sessions
+    if plan.bot_hits:
+        conn.executemany(_UPSERT_BOT_HITS, [(ws, day, hits) for (ws, day), hits in plan.bot_hits.items()])
 
     if rows:
         before = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
@@ -573,22 +610,13 @@ def apply_group(conn: sqlite3.Connection, jobs: Sequence[Write | BotHit], now: i
             added = set(conn.execute("SELECT workspace_id, event_id FROM events WHERE id > ?", (before,)))
             fresh = [(index, write, [event for event in events if (write.site.workspace_id, event.id) in added])
                      for index, write, events in fresh]
-
-    accepted = [0] * len(jobs)
-    sessions: dict[tuple[str, str], _Activity] = {}
-    for index, write, events in fresh:
-        accepted[index] = len(events)
-        if not events:
-            continue
-        key = (write.site.workspace_id, write.batch.session_id)
-        activity = sessions.get(key)
-        if activity is None:
-            first = events[0]
-            activity = sessions[key] = _Activity(write, first.ts, first.url, first.ts, first.url)
-        activity.add(write, events)
+            sessions = _activities(fresh)
     if sessions:
         _apply_sessions(conn, sessions, now)
 
+    accepted = [0] * len(jobs)
+    for index, _, events in fresh:
+        accepted[index] = len(events)
     return [
         Outcome(0, 0) if isinstance(job, BotHit) else Outcome(accepted[i], len(job.rows) - accepted[i])
         for i, job in enumerate(jobs)
