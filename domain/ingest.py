@@ -92,10 +92,12 @@ def _text(limit: int) -> Any:
 
 
 class Event(msgspec.Struct):
-    id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}\Z")]
+    # An id's characters and a URL's scheme are checked by decode(): msgspec's `pattern` costs
+    # 0.4 µs a field, two thirds of the whole decode of a 10-event batch.
+    id: Annotated[str, Meta(min_length=8, max_length=64)]
     type: EventType
     ts: Annotated[int, Meta(ge=EARLIEST_TS)]
-    url: Annotated[str, Meta(max_length=MAX_URL_CHARS, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")]
+    url: Annotated[str, Meta(max_length=MAX_URL_CHARS)]
     props: Props
 
 
@@ -163,9 +165,15 @@ def decode(body: bytes) -> Batch | dict[str, Any]:
     the Content-Type said: sendBeacon sends text/plain, without NaN or Infinity), for parse_batch to
     say what is wrong with it (or to read what only it reads, such as UTF-16)."""
     try:
-        return _batch_decoder.decode(body)
+        batch = _batch_decoder.decode(body)
     except (msgspec.MsgspecError, RecursionError):
         pass
+    else:
+        for event in batch.events:
+            if not (_EVENT_ID.fullmatch(event.id) and _is_http(event.url)):
+                break  # parse_batch words the error
+        else:
+            return batch
     try:
         data = json_input.loads(body)
     except BadJson as error:
@@ -255,6 +263,10 @@ def _optional_text(data: dict[str, Any], key: str, limit: int) -> str | None:
     return value
 
 
+def _is_http(url: str) -> bool:
+    return url.startswith(_SCHEMES) or url[:8].lower().startswith(_SCHEMES)
+
+
 def _event(value: Any, index: int, latest: int) -> Event:
     if not isinstance(value, dict):
         raise BatchError(f"events[{index}]", "expected an object")
@@ -274,8 +286,7 @@ def _event(value: Any, index: int, latest: int) -> Event:
     if not EARLIEST_TS <= ts <= latest:
         raise BatchError(f"events[{index}].ts", _TS_RANGE)
     url = value.get("url")
-    if type(url) is not str or len(url) > MAX_URL_CHARS or not (
-            url.startswith(_SCHEMES) or url[:8].lower().startswith(_SCHEMES)):
+    if type(url) is not str or len(url) > MAX_URL_CHARS or not _is_http(url):
         raise BatchError(f"events[{index}].url", f"expected an http(s) URL of at most {MAX_URL_CHARS} characters")
     if not url.isascii() and has_lone_surrogate(url):  # the common ASCII URL without a call
         raise BatchError(f"events[{index}].url", _SURROGATE)
