@@ -27,6 +27,7 @@ on the inherited socket, which is the one part to swap for another ASGI server.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -242,10 +243,21 @@ class _ReportingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
+            settle_collector()
             try:
                 self._ready.send_bytes(_READY)
             except OSError:  # the supervisor is gone; the server runs on until it is stopped
                 pass
+
+
+def settle_collector() -> None:
+    """Once a worker has started: what startup built (the app, its caches, the GeoIP and
+    user-agent tables) lives as long as the process, so the cyclic collector stops walking it,
+    and it runs once 20,000 container objects have been allocated instead of 700, which a few
+    requests reach (bench/ingest_cost.py: 2.7 % fewer instructions per POST /track; 50,000
+    saves no more)."""
+    gc.freeze()
+    gc.set_threshold(20_000)
 
 
 def _exit_cleanly(number: int, frame: FrameType | None) -> None:

@@ -104,6 +104,8 @@ def _instrument(on: bool) -> None:
 
 async def _measure_here(path: str, site_key: str, args: argparse.Namespace) -> None:
     """The child, under valgrind: build the app, warm it, count the measured waves."""
+    from supervisor import settle_collector
+
     if path == "leadlight":
         from cli import app_from_environment
 
@@ -114,6 +116,7 @@ async def _measure_here(path: str, site_key: str, args: argparse.Namespace) -> N
                         int(time.time() * 1000), args.sessions)
     waves = [all_bodies[i:i + args.concurrency] for i in range(0, len(all_bodies), args.concurrency)]
     async with app.router.lifespan_context(app):
+        settle_collector()  # as a `serve` worker does once it has started
         for number, wave in enumerate(waves):
             if number == _WARM_WAVES:
                 _instrument(True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +19,10 @@ async def _pid(request: Request) -> PlainTextResponse:
     return PlainTextResponse(str(os.getpid()))
 
 
+async def _collector(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(f"threshold {gc.get_threshold()[0]}, frozen {gc.get_freeze_count()}")
+
+
 async def _slow(request: Request) -> PlainTextResponse:
     if "started" in request.query_params:  # a file the test waits for: the request is in a worker now
         Path(request.query_params["started"]).touch()
@@ -27,8 +32,8 @@ async def _slow(request: Request) -> PlainTextResponse:
 
 def serving() -> Starlette:
     """`/pid` names the worker that answered; `/slow?seconds=N&started=FILE` touches FILE, then answers
-    after N seconds."""
-    return Starlette(routes=[Route("/pid", _pid), Route("/slow", _slow)])
+    after N seconds; `/gc` tells how the worker's cyclic collector is set."""
+    return Starlette(routes=[Route("/pid", _pid), Route("/slow", _slow), Route("/gc", _collector)])
 
 
 def broken() -> Starlette:

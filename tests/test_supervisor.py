@@ -132,6 +132,13 @@ def test_one_worker_also_exits_0_on_sigterm(tmp_path: Path, supervised: list[Sup
     assert server.wait() == 0
 
 
+def test_a_started_worker_freezes_what_startup_built_and_collects_less_often(
+        tmp_path: Path, supervised: list[Supervised]) -> None:
+    answer = httpx.get(f"{_start(supervised, tmp_path, 'serving', 1).url()}/gc", timeout=10).text
+    threshold, frozen = re.fullmatch(r"threshold (\d+), frozen (\d+)", answer).groups()  # type: ignore[union-attr]
+    assert int(threshold) == 20_000 and int(frozen) > 10_000  # the app, uvicorn, Starlette and their modules
+
+
 def test_a_worker_that_fails_at_start_stops_the_server(tmp_path: Path, supervised: list[Supervised]) -> None:
     server = _start(supervised, tmp_path, "broken", 2)
     assert server.wait() == os.EX_SOFTWARE
