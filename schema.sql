@@ -363,13 +363,6 @@ CREATE TABLE rollup_country_visitor (
   PRIMARY KEY (workspace_id, country, visitor_id)
 ) WITHOUT ROWID;
 
-CREATE TABLE rollup_page_session (
-  workspace_id TEXT NOT NULL,
-  session_id TEXT NOT NULL,
-  page TEXT NOT NULL,
-  PRIMARY KEY (workspace_id, session_id, page)
-) WITHOUT ROWID;
-
 CREATE TABLE lead_follow_ups (
   lead_id INTEGER PRIMARY KEY,
   follow_ups INTEGER NOT NULL,
@@ -1381,12 +1374,9 @@ BEGIN
     ON CONFLICT (workspace_id, dimension, day, value) DO UPDATE SET sessions = sessions + 1;
 END;
 
-CREATE TRIGGER events_rollup_page_view AFTER INSERT ON events WHEN NEW.type = 'page_view'
-BEGIN
-  INSERT OR IGNORE INTO rollup_page_session (workspace_id, session_id, page)
-    VALUES (NEW.workspace_id, NEW.session_id, coalesce(NEW.page, ''));
-  INSERT INTO rollup_page (workspace_id, page, views, sessions)
-    VALUES (NEW.workspace_id, coalesce(NEW.page, ''), 1, changes())
-    ON CONFLICT (workspace_id, page) DO UPDATE SET views = views + 1, sessions = sessions + excluded.sessions;
-END;
+CREATE TABLE rollup_session_page (
+  session INTEGER NOT NULL,  -- sessions.id
+  page TEXT NOT NULL,
+  PRIMARY KEY (session, page)
+) WITHOUT ROWID;
 

@@ -34,6 +34,7 @@ from domain.engagement import engagement_score
 from domain.json_input import BadJson, first_flaw, has_lone_surrogate
 from domain.dates import DAY_MS, HOUR_MS, date_of, day_of
 from domain.forms import FormSubmission, canonical_field, is_sensitive_field, raise_engagement, record_submission
+from domain.page_views import count_page_views
 from domain.sites import Site
 from runtime import ExecutionContext, log_event, now_ms
 from storage.d1 import D1Database, select_in
@@ -613,6 +614,7 @@ def apply_plan(conn: sqlite3.Connection, plan: _Plan, now: int) -> list[Outcome]
     if plan.bot_hits:
         conn.executemany(_UPSERT_BOT_HITS, [(ws, day, hits) for (ws, day), hits in plan.bot_hits.items()])
 
+    before = 0
     if rows:
         before = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
         # rowcount sums sqlite3_changes(), which leaves out rows that triggers wrote elsewhere.
@@ -622,8 +624,9 @@ def apply_plan(conn: sqlite3.Connection, plan: _Plan, now: int) -> list[Outcome]
             fresh = [(index, write, [event for event in events if (write.site.workspace_id, event.id) in added])
                      for index, write, events in fresh]
             sessions = _activities(fresh)
-    if sessions:
+    if sessions:  # only when there are new events, above `before`
         _apply_sessions(conn, sessions, now)
+        count_page_views(conn, before)
 
     accepted = [0] * len(jobs)
     for index, _, events in fresh:

@@ -1,6 +1,6 @@
 """Migration 0005: a page is its URL without query string and fragment (a #/ or #! route stays),
 for new page views and for the rollup rows counted before it; 0012 made the rule the generated
-column events.page."""
+column events.page; 0013 counts page views once per writer group."""
 from __future__ import annotations
 
 import itertools
@@ -13,6 +13,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from domain.page_views import count_page_views
 from storage import migrations
 from storage.d1 import D1Database
 from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
@@ -129,3 +130,48 @@ def test_migration_0012_keeps_the_page_rule_of_0005() -> None:
         "SELECT url, page, (SELECT p.page FROM page_of p WHERE p.urls = json_array(events.url)) FROM events")
               if page != rule]
     assert len(urls) > 1000 and differ == []
+
+
+async def test_migration_0013_keys_the_counted_pairs_by_session_row(tmp_path: Path) -> None:
+    """Pairs counted by the page-view trigger move to rollup_session_page under their session's id,
+    so a page view after the migration of a session already counted for its page counts as a
+    view only."""
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    for path in migrations.migration_files(MIGRATIONS):
+        if path.name < "0013":
+            shutil.copy(path, directory)
+    db = D1Database(tmp_path / "pages.sqlite")
+    await db.open()
+    try:
+        await migrations.apply(db, directory)
+        session = ("INSERT INTO sessions (workspace_id, site_id, session_id, visitor_id, started_at, last_activity_at)"
+                   " VALUES ('default', 1, ?, 'v', 0, 0)")
+        await db.batch([db.prepare("INSERT INTO sites (id, workspace_id, site_key, created_at)"
+                                   " VALUES (1, 'default', 'k', 0)"),
+                        db.prepare(session).bind("s_b"), db.prepare(session).bind("s_a")]
+                       + [db.prepare(_INSERT_EVENT).bind(s, f"evt_old{n:05d}", url) for n, (s, url) in enumerate(
+                           [("s_a", PRICING), ("s_a", PRICING + "#faq"), ("s_b", PRICING), ("s_b", "https://example.com/")])])
+        counted = await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY page").raw()
+
+        shutil.copy(MIGRATIONS / "0013_page_views_per_group.sql", directory)
+        assert await migrations.apply(db, directory) == ["0013_page_views_per_group.sql"]
+
+        assert await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY page").raw() == counted \
+            == [["https://example.com/", 1, 1], [PRICING, 3, 2]]
+        assert await db.prepare("SELECT s.session_id, p.page FROM rollup_session_page p JOIN sessions s ON s.id = p.session"
+                                " ORDER BY 1, 2").raw() == [["s_a", PRICING], ["s_b", "https://example.com/"],
+                                                            ["s_b", PRICING]]
+        assert await db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN"
+                                " ('rollup_page_session', 'events_rollup_page_view')").first("n") == 0
+
+        def group(conn: sqlite3.Connection) -> None:  # as the writer does: the rows, then the rollup above them
+            before = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+            conn.executemany(_INSERT_EVENT, [("s_a", "evt_new00001", PRICING + "?utm_source=ads"),
+                                             ("s_a", "evt_new00002", "https://example.com/")])
+            count_page_views(conn, before)
+        await db.transaction(group)
+        assert await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY page").raw() \
+            == [["https://example.com/", 2, 2], [PRICING, 4, 2]]
+    finally:
+        await db.close()
