@@ -92,32 +92,6 @@ CREATE INDEX sessions_open ON sessions(ended_at, last_activity_at);
 
 CREATE INDEX sessions_unarchived ON sessions(archived_at, ended_at);
 
-CREATE TABLE events (
-  id INTEGER PRIMARY KEY,
-  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-  session_id TEXT NOT NULL,
-  event_id TEXT NOT NULL,
-  type TEXT NOT NULL CHECK (type IN ('page_view', 'click', 'scroll', 'engagement', 'form_submit')),
-  url TEXT,
-  ts INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  props TEXT NOT NULL DEFAULT '{}', page TEXT GENERATED ALWAYS AS (
-  CASE WHEN instr(url, '?') = 0 AND instr(url, '#') = 0 THEN url  -- most URLs: the page itself, in two calls
-  ELSE substr(url, 1, CASE WHEN instr(url, '?') > 0 AND (instr(url, '#') = 0 OR instr(url, '?') < instr(url, '#'))
-                             THEN instr(url, '?') - 1
-                           WHEN instr(url, '#') > 0 THEN instr(url, '#') - 1
-                           ELSE length(url) END)
-       || CASE WHEN instr(url, '#') > 0 AND substr(url, instr(url, '#') + 1, 1) IN ('/', '!')
-               THEN substr(url, instr(url, '#')) ELSE '' END
-  END
-) VIRTUAL,
-  UNIQUE (workspace_id, event_id)
-);
-
-CREATE INDEX events_session ON events(workspace_id, session_id, ts);
-
-CREATE INDEX events_received ON events(workspace_id, received_at);
-
 CREATE TABLE bot_hits (
   workspace_id TEXT NOT NULL REFERENCES workspaces(id),
   day TEXT NOT NULL,
@@ -1379,4 +1353,32 @@ CREATE TABLE rollup_session_page (
   page TEXT NOT NULL,
   PRIMARY KEY (session, page)
 ) WITHOUT ROWID;
+
+CREATE TABLE "events" (
+  id INTEGER PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  session_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type = 'page_view' OR type = 'click' OR type = 'scroll' OR type = 'engagement'
+                            OR type = 'form_submit'),
+  url TEXT,
+  ts INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  props TEXT NOT NULL DEFAULT '{}',
+  page TEXT GENERATED ALWAYS AS (
+  CASE WHEN instr(url, '?') = 0 AND instr(url, '#') = 0 THEN url  -- most URLs: the page itself, in two calls
+  ELSE substr(url, 1, CASE WHEN instr(url, '?') > 0 AND (instr(url, '#') = 0 OR instr(url, '?') < instr(url, '#'))
+                             THEN instr(url, '?') - 1
+                           WHEN instr(url, '#') > 0 THEN instr(url, '#') - 1
+                           ELSE length(url) END)
+       || CASE WHEN instr(url, '#') > 0 AND substr(url, instr(url, '#') + 1, 1) IN ('/', '!')
+               THEN substr(url, instr(url, '#')) ELSE '' END
+  END
+) VIRTUAL,
+  UNIQUE (workspace_id, event_id)
+);
+
+CREATE INDEX events_session ON events(workspace_id, session_id, ts);
+
+CREATE INDEX events_received ON events(workspace_id, received_at);
 

@@ -1,8 +1,9 @@
 """Dashboard metrics: one function per number the dashboard shows, each defined once.
 
-Every function reads the rollups of migration 0002 (kept exact by SQLite triggers), never raw
-events, so a request costs a few indexed lookups whatever the data size. Where two endpoints
-show the same number they call the same function here, so they cannot disagree.
+Every function reads the rollups of migration 0002 (kept exact by SQLite triggers; page views by
+the ingestion writer, domain/page_views.py), never raw events, so a request costs a few indexed
+lookups whatever the data size. Where two endpoints show the same number they call the same
+function here, so they cannot disagree.
 
 Definitions (UTC throughout; a session's day is the UTC day of its `started_at`):
 
@@ -15,7 +16,7 @@ Definitions (UTC throughout; a session's day is the UTC day of its `started_at`)
   cover completed sessions only.
 - page views: `page_view` events by page, the URL without its query string and fragment (a
   `#/` or `#!` route stays: the column `events.page`, migrations 0005 and 0012); unique sessions: distinct
-  sessions with a page view of that page. Counted as the events arrive; pruning raw rows
+  sessions with a page view of that page. Counted as the events are committed; pruning raw rows
   later changes neither.
 - realtime: active sessions are those not ended whose last activity is within the last hour;
   events in the last hour are those received (server clock) within it; "today" is the

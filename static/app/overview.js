@@ -47,11 +47,18 @@ export function rankedTable(caption, rows, { label, value, extra = [] }) {
       extra.map((key) => h("td", { class: "num", dataset: { value: row[key] } }, number(row[key])))))));
 }
 
+const latest = new WeakMap(); // panel body -> the token of the last fill started for it
+
+// An answer is drawn only if no later fill of the same body has started: switching the range while
+// the previous range's answers are on their way must not let a late one overwrite the new range.
 async function fill(body, load, draw) {
+  const token = {};
+  latest.set(body, token);
   try {
-    clear(body, draw(await load()));
+    const data = await load();
+    if (latest.get(body) === token) clear(body, draw(data));
   } catch (error) {
-    clear(body, failure(error));
+    if (latest.get(body) === token) clear(body, failure(error));
   }
 }
 

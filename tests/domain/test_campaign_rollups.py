@@ -16,7 +16,9 @@ from domain import campaigns
 from domain.campaigns import Filter
 from domain.dates import DAY_MS, HOUR_MS
 from domain.messages import NewMessage, record_message
+from storage import migrations
 from storage.d1 import D1Database
+from tests.earlier import MIGRATIONS, migrate_before
 
 WS = "default"
 BASE = 20_000 * DAY_MS  # 2024-10-04
@@ -124,22 +126,12 @@ async def test_metrics_match_the_raw_rows(db: D1Database, seed: int) -> None:
 
 
 async def test_messages_written_before_the_migration_are_counted(tmp_path) -> None:
-    from pathlib import Path
-
-    from storage import migrations
-
-    root = Path(__file__).resolve().parents[2] / "migrations"
     database = D1Database(tmp_path / "before.sqlite")
     await database.open()
     try:
-        earlier = tmp_path / "earlier"
-        earlier.mkdir()
-        for path in migrations.migration_files(root):
-            if path.name < "0008":
-                (earlier / path.name).write_text(path.read_text())
-        await migrations.apply(database, earlier)
+        await migrate_before(database, tmp_path, "0008")
         await write_history(database, random.Random(7), 120, tags=False)
-        await migrations.apply(database, root)
+        await migrations.apply(database, MIGRATIONS)
         rng = random.Random(8)
         for date_from, date_to in windows(rng)[:12]:
             for campaign in (None, CAMPAIGNS[1]):

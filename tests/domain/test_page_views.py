@@ -3,6 +3,7 @@ each session once per page however many groups its page views arrive in."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 from typing import Any
@@ -14,6 +15,7 @@ from storage.d1 import D1Database
 from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
 
 PRICING = "https://example.com/pricing"
+_ids = itertools.count()
 HOME = "https://example.com/"
 
 
@@ -23,12 +25,9 @@ async def _group(db: D1Database, views: list[tuple[str, str, str]]) -> None:
     def write(conn: sqlite3.Connection) -> None:
         before = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
         for workspace, session, url in views:
-            conn.execute("INSERT INTO events (workspace_id, session_id, event_id, type, url, ts, received_at)"
-                         " VALUES (?, ?, ?, 'page_view', ?, 1, 1)",
-                         (workspace, session, f"e{conn.execute('SELECT count(*) FROM events').fetchone()[0]}", url))
-            conn.execute("INSERT INTO events (workspace_id, session_id, event_id, type, url, ts, received_at)"
-                         " VALUES (?, ?, ?, 'click', ?, 1, 1)",
-                         (workspace, session, f"e{conn.execute('SELECT count(*) FROM events').fetchone()[0]}", url))
+            for kind in ("page_view", "click"):
+                conn.execute("INSERT INTO events (workspace_id, session_id, event_id, type, url, ts, received_at)"
+                             " VALUES (?, ?, ?, ?, ?, 1, 1)", (workspace, session, f"e{next(_ids)}", kind, url))
             conn.execute("INSERT OR IGNORE INTO sessions (workspace_id, site_id, session_id, visitor_id, started_at,"
                          " last_activity_at) VALUES (?, ?, ?, 'v', 1, 1)",
                          (workspace, 1 if workspace == "default" else 2, session))

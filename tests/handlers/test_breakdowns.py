@@ -7,7 +7,6 @@ it, and every expected list is counted by hand from that table.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ from starlette.applications import Starlette
 from storage import migrations
 from storage.d1 import D1Database
 from tests.analytics import get, get_json
+from tests.earlier import MIGRATIONS, migrate_before
 from tests.seed import DAY, HOUR, MINUTE, Workspace, day_string
 from tests.tracking import ORIGIN, batch, event, site  # noqa: F401  (fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
 
 WINDOWS_CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
                   " Chrome/126.0.0.0 Safari/537.36")  # desktop, Chrome, Windows
@@ -234,15 +233,10 @@ async def test_the_rollup_follows_updates_and_deletes(client: httpx.AsyncClient,
 
 async def test_migration_backfills_existing_sessions(tmp_path: Path) -> None:
     """Sessions that exist before migration 0010 is applied are counted by its backfill."""
-    earlier = tmp_path / "earlier"
-    earlier.mkdir()
-    for path in migrations.migration_files(ROOT / "migrations"):
-        if path.name < "0010":
-            shutil.copy(path, earlier / path.name)
     db = D1Database(tmp_path / "db.sqlite")
     await db.open()
     try:
-        await migrations.apply(db, earlier)
+        await migrate_before(db, tmp_path, "0010")
         await db.exec("INSERT INTO sites (id, workspace_id, site_key, created_at) VALUES (1, 'default', 'k', 0)")
         insert = ("INSERT INTO sessions (workspace_id, site_id, session_id, visitor_id, started_at, last_activity_at,"
                   " device, browser, utm_source) VALUES ('default', 1, ?, 'v', ?, ?, ?, ?, ?)")
@@ -251,7 +245,7 @@ async def test_migration_backfills_existing_sessions(tmp_path: Path) -> None:
             ("x2", 5 * DAY + 2, 5 * DAY + 2, "desktop", None, None),
             ("x3", 6 * DAY, 6 * DAY, "mobile", "Chrome", "google"),
         ]])
-        await migrations.apply(db, ROOT / "migrations")
+        await migrations.apply(db, MIGRATIONS)
         rows = (await db.prepare("SELECT dimension, day, value, sessions FROM rollup_day_dimension"
                                  " WHERE dimension IN ('device', 'browser', 'utm_source')"
                                  " ORDER BY dimension, day, value").all()).results

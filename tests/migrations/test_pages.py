@@ -16,9 +16,9 @@ from starlette.applications import Starlette
 from domain.page_views import count_page_views
 from storage import migrations
 from storage.d1 import D1Database
+from tests.earlier import MIGRATIONS, migrate_before
 from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 PRICING = "https://example.com/pricing"
 
 
@@ -70,15 +70,10 @@ _INSERT_EVENT = ("INSERT INTO events (workspace_id, session_id, event_id, type, 
 
 
 async def test_rollup_rows_counted_before_the_migration_are_merged(tmp_path: Path) -> None:
-    directory = tmp_path / "migrations"
-    directory.mkdir()
-    for path in migrations.migration_files(MIGRATIONS):
-        if path.name < "0005":
-            shutil.copy(path, directory)
     db = D1Database(tmp_path / "pages.sqlite")
     await db.open()
     try:
-        await migrations.apply(db, directory)
+        directory = await migrate_before(db, tmp_path, "0005")
         views = [("s_a", PRICING + "?utm_source=google"), ("s_a", PRICING), ("s_a", PRICING + "#faq"),
                  ("s_b", PRICING + "?utm_source=mail"), ("s_b", PRICING + "?utm_source=mail"),
                  ("s_c", "https://example.com/app?x=1#/plans"), ("s_c", "https://example.com/")]
@@ -136,15 +131,10 @@ async def test_migration_0013_keys_the_counted_pairs_by_session_row(tmp_path: Pa
     """Pairs counted by the page-view trigger move to rollup_session_page under their session's id,
     so a page view after the migration of a session already counted for its page counts as a
     view only."""
-    directory = tmp_path / "migrations"
-    directory.mkdir()
-    for path in migrations.migration_files(MIGRATIONS):
-        if path.name < "0013":
-            shutil.copy(path, directory)
     db = D1Database(tmp_path / "pages.sqlite")
     await db.open()
     try:
-        await migrations.apply(db, directory)
+        directory = await migrate_before(db, tmp_path, "0013")
         session = ("INSERT INTO sessions (workspace_id, site_id, session_id, visitor_id, started_at, last_activity_at)"
                    " VALUES ('default', 1, ?, 'v', 0, 0)")
         await db.batch([db.prepare("INSERT INTO sites (id, workspace_id, site_key, created_at)"

@@ -1,0 +1,23 @@
+"""A database as an earlier release left it, to test what a migration does to existing rows."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from storage import migrations
+from storage.d1 import D1Database
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+async def migrate_before(db: D1Database, tmp_path: Path, name: str) -> Path:
+    """Apply to `db` every migration whose file name sorts before `name`; the folder they were
+    copied to, where a test may copy the next one (`migrations.apply(db, MIGRATIONS)` applies
+    all the rest)."""
+    earlier = tmp_path / "earlier-migrations"
+    earlier.mkdir()
+    for path in migrations.migration_files(MIGRATIONS):
+        if path.name < name:
+            shutil.copy(path, earlier)
+    await migrations.apply(db, earlier)
+    return earlier
