@@ -2,7 +2,7 @@
 // (GET /api/v1/analysis/:id) with its transcript and findings.
 
 import { api } from "./api.js";
-import { clear, failure, h, number } from "./dom.js";
+import { clear, failure, h, newestOnly, number } from "./dom.js";
 
 const PAGE = 20;
 // Supporting detail of a finding, folded so the findings themselves stay readable.
@@ -42,11 +42,14 @@ export function render(root) {
   const detail = h("section", { class: "panel wide analysis", "aria-label": "Analysis", hidden: true });
   root.append(form, list, detail);
 
+  const startOpen = newestOnly();
   async function open(id) {
+    const current = startOpen();
     detail.hidden = false;
     clear(detail, h("p", { class: "loading" }, "Loading…"));
     try {
       const analysis = await api(`/api/v1/analysis/${encodeURIComponent(id)}`);
+      if (!current()) return;
       const transcript = analysis.transcript;
       clear(detail,
         h("header", { class: "panel-head" }, h("h2", {}, `Call ${analysis.call?.contact_id ?? ""} with ${analysis.call?.agent_id ?? ""}`),
@@ -70,15 +73,18 @@ export function render(root) {
         ] : h("p", { class: "empty" }, "No transcript yet."),
         h("h3", {}, "Findings"), analysis.results ? tree(analysis.results) : h("p", { class: "empty" }, "No findings yet."));
     } catch (error) {
-      clear(detail, failure(error));
+      if (current()) clear(detail, failure(error));
     }
   }
 
+  const start = newestOnly();
   async function load() {
+    const current = start();
     clear(list, h("p", { class: "loading" }, "Loading…"));
     try {
       const page = await api("/api/v1/analysis/", { params: { status_filter: status.value, agent_id: agent.value.trim(),
         contact_id: contact.value.trim(), search: search.value.trim(), limit: PAGE, offset } });
+      if (!current()) return;
       if (!page.data.length) {
         clear(list, h("p", { class: "empty" }, page.total ? "No analyses on this page." : "No call analyses match."));
         return;
@@ -96,7 +102,7 @@ export function render(root) {
           h("span", { class: "range" }, `${number(offset + 1)}–${number(offset + page.data.length)} of ${number(page.total)}`),
           h("button", { type: "button", disabled: !page.has_more, onclick: () => { offset += PAGE; load(); } }, "Next")));
     } catch (error) {
-      clear(list, failure(error));
+      if (current()) clear(list, failure(error));
     }
   }
   load();

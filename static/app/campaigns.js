@@ -2,7 +2,7 @@
 // metric shows the API's own explainer on hover and on keyboard focus.
 
 import { api } from "./api.js";
-import { clear, daysAgo, failure, h, number, percent, today } from "./dom.js";
+import { clear, daysAgo, failure, h, newestOnly, number, percent, today } from "./dom.js";
 
 const METRICS = [
   ["reached", "Reached"], ["sent", "Sent"], ["fallback", "Fallback"], ["failed", "Failed"],
@@ -26,7 +26,9 @@ export function render(root) {
   const result = h("section", { class: "panel wide", "aria-label": "Campaign metrics", "aria-live": "polite" });
   root.append(h("p", { class: "hint" }, "Leave a filter empty to include everything. Dates are whole UTC days."), form, result);
 
+  const start = newestOnly();
   async function load() {
+    const current = start();
     const values = Object.fromEntries(new FormData(form));
     const params = {
       campaignId: values.campaignId.trim(), lineId: values.lineId.trim(), userId: values.userId.trim(),
@@ -36,6 +38,7 @@ export function render(root) {
     clear(result, h("p", { class: "loading" }, "Loading…"));
     try {
       const data = await api("/api/analytics", { params });
+      if (!current()) return;
       clear(result, h("div", { class: "tiles metrics" }, METRICS.map(([key, label]) => {
         const value = data.metrics[key];
         const explainer = data.explainer?.[key] ?? "";
@@ -45,7 +48,7 @@ export function render(root) {
           h("span", { class: "explainer", id: `explain-${key}`, role: "tooltip" }, explainer));
       })), h("p", { class: "filter-echo" }, "Filter: ", Object.keys(data.filter ?? {}).length ? JSON.stringify(data.filter) : "everything"));
     } catch (error) {
-      clear(result, failure(error));
+      if (current()) clear(result, failure(error));
     }
   }
   form.addEventListener("submit", (event) => { event.preventDefault(); load(); });

@@ -27,6 +27,17 @@ export function clear(node, ...children) {
   return append(node, children);
 }
 
+// Answers can arrive in another order than their requests: of the loads a view starts, only the
+// newest may draw. `const start = newestOnly();` once, then in each load `const current = start();`
+// and, after every await, draw only while `current()` is true.
+export function newestOnly() {
+  let newest = 0;
+  return () => {
+    const mine = ++newest;
+    return () => mine === newest;
+  };
+}
+
 // Integers grouped (1,234), other numbers as the API wrote them.
 export function number(value) {
   if (value === null || value === undefined) return "–";

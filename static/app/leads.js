@@ -3,7 +3,7 @@
 // messages.
 
 import { api } from "./api.js";
-import { clear, datetime, failure, h, number } from "./dom.js";
+import { clear, datetime, failure, h, newestOnly, number } from "./dom.js";
 
 export const STAGES = ["new", "contacted", "qualified", "proposal", "won", "lost"];
 const STAGE_NAMES = { new: "New", contacted: "Contacted", qualified: "Qualified", proposal: "Proposal", won: "Won", lost: "Lost" };
@@ -141,15 +141,18 @@ function listView(root, drawer) {
   const results = h("div", { class: "results", "aria-live": "polite" });
   root.append(form, results);
 
+  const start = newestOnly();
   async function load() {
+    const current = start();
     const params = { q: q.value, status: status.value, sort: sort.value, limit: PAGE, offset };
     let page;
     try {
       page = await api("/analytics/leads", { params });
     } catch (error) {
-      clear(results, failure(error));
+      if (current()) clear(results, failure(error));
       return;
     }
+    if (!current()) return;
     if (!page.leads.length) {
       clear(results, h("p", { class: "empty" }, page.total ? "No leads on this page." : "No leads match."));
       return;
@@ -200,6 +203,7 @@ class Drawer {
       onkeydown: (event) => { if (event.key === "Escape") this.close(); } });
     document.body.append(this.node);
     view.onLeave(() => this.node.remove());
+    this.start = newestOnly();  // a lead opened while another was loading: only the newest fills the drawer
   }
 
   close() {
@@ -214,6 +218,7 @@ class Drawer {
     clear(this.node, h("header", {}, h("h2", { id: "drawer-title" }, `Lead ${leadId}`), close), content);
     this.node.hidden = false;
     close.focus();
+    const current = this.start();
     let detail;
     try {
       detail = await api(`/analytics/leads/${leadId}`);
@@ -221,6 +226,7 @@ class Drawer {
       clear(content, failure(error));
       return;
     }
+    if (!current()) return;
     const { lead, sessions, submissions } = detail;
     this.node.querySelector("#drawer-title").textContent = name(lead);
     const record = h("section", { class: "record" }, h("h3", {}, "Checklist and messages"), h("p", { class: "loading" }, "Loading…"));

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { barChart, lineChart, rankBar } from "./charts.js";
-import { clear, failure, h, number, panel, tile } from "./dom.js";
+import { clear, failure, h, newestOnly, number, panel, tile } from "./dom.js";
 
 const REALTIME_MS = 5000;
 const RANGES = [7, 30, 90];
@@ -47,18 +47,18 @@ export function rankedTable(caption, rows, { label, value, extra = [] }) {
       extra.map((key) => h("td", { class: "num", dataset: { value: row[key] } }, number(row[key])))))));
 }
 
-const latest = new WeakMap(); // panel body -> the token of the last fill started for it
+const fills = new WeakMap(); // panel body -> its newestOnly()
 
-// An answer is drawn only if no later fill of the same body has started: switching the range while
-// the previous range's answers are on their way must not let a late one overwrite the new range.
+// A panel draws only its newest answer: after a switch of range, a late answer for the previous
+// range must not replace the new one.
 async function fill(body, load, draw) {
-  const token = {};
-  latest.set(body, token);
+  if (!fills.has(body)) fills.set(body, newestOnly());
+  const current = fills.get(body)();
   try {
     const data = await load();
-    if (latest.get(body) === token) clear(body, draw(data));
+    if (current()) clear(body, draw(data));
   } catch (error) {
-    if (latest.get(body) === token) clear(body, failure(error));
+    if (current()) clear(body, failure(error));
   }
 }
 

@@ -173,6 +173,30 @@ def formatted(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+class Held:
+    """The page's first request whose URL matches `pattern`, kept unanswered until `answer_late`
+    (later ones go through): an answer that arrives after the answers to newer requests."""
+
+    def __init__(self, page: Page, pattern: str) -> None:
+        self.page = page
+        self.routes: list[Any] = []
+        page.route(re.compile(pattern), lambda route: route.continue_() if self.routes else self.routes.append(route))
+
+    def wait(self) -> None:
+        for _ in range(200):
+            if self.routes:
+                return
+            self.page.wait_for_timeout(50)
+        raise AssertionError("the page never made the request")
+
+    def answer_late(self) -> None:
+        self.wait()
+        with self.page.expect_response(lambda response: response.request == self.routes[0].request) as answered:
+            self.routes[0].continue_()
+        assert answered.value.ok
+        self.page.wait_for_timeout(300)  # time for the answer to be read (and, were it drawn, drawn)
+
+
 # --- sign-in -----------------------------------------------------------------------------------------
 
 
@@ -211,20 +235,12 @@ def test_overview_tiles_equal_the_api(page: Page, worker: Worker) -> None:
 
 
 def test_a_late_answer_for_the_previous_range_does_not_replace_the_new_one(page: Page, worker: Worker) -> None:
-    held = []  # the 30-day chart request the page makes as it opens, kept unanswered
-    page.route(re.compile(r".*/analytics/sessions/daily\?days=30$"), lambda route: held.append(route))
+    held = Held(page, r".*/analytics/sessions/daily\?days=30$")  # the default range, asked for on sign-in
     sign_in(page, worker)
-    for _ in range(100):  # the page asks for its default range once signed in
-        if held:
-            break
-        page.wait_for_timeout(50)
+    held.wait()
     page.get_by_role("button", name="7 days").click()
     expect(page.locator("#daily circle.point")).to_have_count(14)
-
-    with page.expect_response(re.compile(r".*days=30$")) as answered:
-        held[0].continue_()
-    assert answered.value.ok
-    page.wait_for_timeout(300)  # time for the late answer to be read (and, were it drawn, drawn)
+    held.answer_late()
     expect(page.locator("#daily circle.point")).to_have_count(14)
     expect(page.locator("#daily svg").first).to_have_attribute("aria-label", "Sessions and unique visitors, last 7 days")
 
@@ -421,6 +437,31 @@ def test_the_list_searches_filters_sorts_and_pages_like_the_api(page: Page, work
     expect(page.locator(".leads-table tbody tr")).to_have_count(worker.api("/analytics/leads", status="won")["total"])
 
 
+def test_a_late_answer_does_not_replace_the_newer_list_or_lead(page: Page, worker: Worker) -> None:
+    held = Held(page, r".*/analytics/leads\?")  # the list as the view opens
+    sign_in(page, worker, view="leads/list")
+    held.wait()
+    page.get_by_label("Sort").select_option("name_asc")
+    by_name = [lead["lead_id"] for lead in worker.api("/analytics/leads", sort="name_asc", limit=25)["leads"]]
+    assert by_name != [lead["lead_id"] for lead in worker.api("/analytics/leads", limit=25)["leads"]]
+    page.wait_for_function("ids => Array.from(document.querySelectorAll('.leads-table tbody tr'),"
+                           " r => Number(r.dataset.leadId)).join() === ids.join()", arg=by_name)
+    held.answer_late()
+    assert list_ids(page) == by_name
+
+    # A lead opened, closed while it loads, and another opened: the drawer is the second one's.
+    held = Held(page, r".*/analytics/leads/3$")
+    page.get_by_role("button", name="alex smith").click()
+    held.wait()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Form Lead 00").click()
+    drawer = page.get_by_role("dialog")
+    expect(drawer.locator("#drawer-title")).to_have_text("Form Lead 00")
+    expect(drawer.locator(".fields").first).to_contain_text("form00@leads.example")
+    held.answer_late()
+    expect(drawer.locator("#drawer-title")).to_have_text("Form Lead 00")
+
+
 def test_the_lead_drawer_shows_contact_sessions_submissions_checklist_and_messages(page: Page,
                                                                                    worker: Worker) -> None:
     sent = httpx.post(f"{worker.url}/api/v1/leads/uuid-1/messages", headers={"X-API-Key": API_KEY}, timeout=10,
@@ -514,6 +555,41 @@ def test_calls_list_filters_and_one_analysis(page: Page, worker: Worker) -> None
     expect(panel.locator(".transcript li").first).to_contain_text(analysis["transcript"]["segments"][0]["text"])
     expect(panel).to_contain_text("coaching")
     worker.shot(page, "calls")
+
+
+def test_late_answers_do_not_replace_newer_calls_or_campaign_metrics(page: Page, worker: Worker) -> None:
+    held = Held(page, r".*/api/v1/analysis/\?")  # the list as the view opens, every status
+    sign_in(page, worker, view="calls")
+    held.wait()
+    page.get_by_label("Status").select_option("completed")
+    page.get_by_role("button", name="Filter").click()
+    completed = [a["id"] for a in worker.api("/api/v1/analysis/", status_filter="completed", limit=20)["data"]]
+    assert completed != [a["id"] for a in worker.api("/api/v1/analysis/", limit=20)["data"]]
+    rows = page.locator(".calls-table tbody tr")
+    expect(rows).to_have_count(len(completed))
+    held.answer_late()
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.analysisId)") == completed
+
+    # One analysis opened, then another before the first has loaded: the panel shows the second.
+    first, second = (worker.api(f"/api/v1/analysis/{analysis_id}") for analysis_id in completed[:2])
+    held = Held(page, rf".*/api/v1/analysis/{first['id']}$")
+    rows.nth(0).get_by_role("button").click()
+    held.wait()
+    rows.nth(1).get_by_role("button").click()
+    heading = f"Call {second['call']['contact_id']} with {second['call']['agent_id']}"
+    assert heading != f"Call {first['call']['contact_id']} with {first['call']['agent_id']}"
+    expect(page.locator(".analysis h2")).to_have_text(heading)
+    held.answer_late()
+    expect(page.locator(".analysis h2")).to_have_text(heading)
+
+    held = Held(page, r".*/api/analytics\?")  # the metrics for everything, as the view opens
+    page.goto(f"{worker.url}/#campaigns")
+    held.wait()
+    page.get_by_label("User id").fill("user_late")
+    page.get_by_role("button", name="Show metrics").click()
+    expect(page.locator(".filter-echo")).to_contain_text("user_late")
+    held.answer_late()
+    expect(page.locator(".filter-echo")).to_contain_text("user_late")
 
 
 def test_export_downloads_the_csv(page: Page, worker: Worker) -> None:
