@@ -9,11 +9,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 log = logging.getLogger("leadlight")
-# One encoder for every line: json.dumps with options builds a new encoder per call.
+# A log line's JSON: msgspec's encoder, a fifth of json's time (a request's line is about 1.5 % of
+# the instructions of a `POST /track`); anything it has no JSON for is written as str() of it, as
+# json's default=str. It refuses a lone surrogate, which json escapes: such a line takes json.
+_encode = msgspec.json.Encoder(enc_hook=str).encode
 _to_json = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
@@ -86,4 +90,9 @@ def now_ms() -> int:
 
 
 def log_event(event: str, **fields: Any) -> None:
-    log.info(_to_json({"event": event, **fields}))
+    line = {"event": event, **fields}
+    try:
+        text = _encode(line).decode()
+    except (msgspec.EncodeError, TypeError, ValueError):
+        text = _to_json(line)
+    log.info(text)
