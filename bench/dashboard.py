@@ -412,22 +412,24 @@ def trigger_cost(events: int) -> tuple[float, float]:
                 for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"
                                             " AND tbl_name IN ('events', 'sessions')").fetchall():
                     conn.execute(f'DROP TRIGGER "{name}"')
-            counted = ingest.count_page_views
-            if not rollups:  # and less the page rollup
-                ingest.count_page_views = lambda conn, after: None
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("INSERT INTO sites (id, workspace_id, site_key, created_at) VALUES (1, ?, 'site_bench', 0)",
                          (WS,))
-            started = time.perf_counter()
-            for writes in groups:
-                conn.execute("BEGIN IMMEDIATE")
-                apply_group(conn, writes, base)
-                conn.execute("COMMIT")
-            elapsed = time.perf_counter() - started
-            ingest.count_page_views = counted
-            conn.close()
+            counted = ingest.count_page_views
+            if not rollups:  # and less the page rollup
+                ingest.count_page_views = lambda conn, after: None
+            try:
+                started = time.perf_counter()
+                for writes in groups:
+                    conn.execute("BEGIN IMMEDIATE")
+                    apply_group(conn, writes, base)
+                    conn.execute("COMMIT")
+                elapsed = time.perf_counter() - started
+            finally:
+                ingest.count_page_views = counted
+                conn.close()
             return elapsed / (len(groups) * 500) * 1e6
 
     samples = [(run(False), run(True)) for _ in range(3)]

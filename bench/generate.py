@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from domain.engagement import engagement_label, engagement_score  # noqa: E402
 from domain.messages import contact_key  # noqa: E402
-from domain.page_views import count_page_views  # noqa: E402
+from domain.page_views import count_page_views, last_event_id  # noqa: E402
 from storage import migrations  # noqa: E402
 from storage.d1 import D1Database  # noqa: E402
 
@@ -172,7 +172,7 @@ class _Writer:
 
     def flush(self) -> None:
         self.conn.execute("BEGIN")
-        before = self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        before = last_event_id(self.conn)
         # Sessions before their events (the page rollup joins them); leads before what points at them.
         for sql in (_INSERT_SESSION, _UPSERT_VISITOR, _INSERT_EVENT, _INSERT_LEAD, _UPDATE_LEAD, _INSERT_SUBMISSION,
                     _INSERT_MESSAGE, _INSERT_ACTION):

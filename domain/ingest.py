@@ -34,7 +34,7 @@ from domain.engagement import engagement_score
 from domain.json_input import BadJson, first_flaw, has_lone_surrogate
 from domain.dates import DAY_MS, HOUR_MS, date_of, day_of
 from domain.forms import FormSubmission, canonical_field, is_sensitive_field, raise_engagement, record_submission
-from domain.page_views import count_page_views
+from domain.page_views import count_page_views, last_event_id
 from domain.sites import Site
 from runtime import ExecutionContext, log_event, now_ms
 from storage.d1 import D1Database, select_in
@@ -616,7 +616,7 @@ def apply_plan(conn: sqlite3.Connection, plan: _Plan, now: int) -> list[Outcome]
 
     before = 0
     if rows:
-        before = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        before = last_event_id(conn)
         # rowcount sums sqlite3_changes(), which leaves out rows that triggers wrote elsewhere.
         if conn.executemany(_INSERT_EVENT, rows).rowcount != len(rows):
             # Some were already stored (a retry): the rows this transaction added have the highest ids.
@@ -626,7 +626,8 @@ def apply_plan(conn: sqlite3.Connection, plan: _Plan, now: int) -> list[Outcome]
             sessions = _activities(fresh)
     if sessions:  # only when there are new events, above `before`
         _apply_sessions(conn, sessions, now)
-        count_page_views(conn, before)
+        if any(activity.page_views for activity in sessions.values()):
+            count_page_views(conn, before)
 
     accepted = [0] * len(jobs)
     for index, _, events in fresh:

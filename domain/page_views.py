@@ -32,6 +32,11 @@ _INSERT_PAIRS = (
 )
 
 
+def last_event_id(conn: sqlite3.Connection) -> int:
+    """The highest id in events (0 when empty): taken before a group's insert, what it added is above it."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+
+
 def count_page_views(conn: sqlite3.Connection, after: int) -> None:
     """Add the page views of the events with an id above `after` to the page rollup."""
     conn.execute(_UPSERT_PAGES, (after,))

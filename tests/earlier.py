@@ -10,6 +10,12 @@ from storage.d1 import D1Database
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
+def page_column(migration: str) -> str:
+    """The definition of the generated column events.page as a migration file writes it."""
+    text = (MIGRATIONS / migration).read_text()
+    return text[text.index("page TEXT GENERATED"):text.index(") VIRTUAL") + len(") VIRTUAL")]
+
+
 async def migrate_before(db: D1Database, tmp_path: Path, name: str) -> Path:
     """Apply to `db` every migration whose file name sorts before `name`; the folder they were
     copied to, where a test may copy the next one (`migrations.apply(db, MIGRATIONS)` applies

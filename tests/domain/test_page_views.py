@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from domain.page_views import count_page_views
+from domain.page_views import count_page_views, last_event_id
 from storage.d1 import D1Database
 from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
 
@@ -23,7 +23,7 @@ async def _group(db: D1Database, views: list[tuple[str, str, str]]) -> None:
     """Store (workspace, session, url) page views and a click per session as one writer group does:
     the events, their sessions, then the rollup of the events above the highest id before them."""
     def write(conn: sqlite3.Connection) -> None:
-        before = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        before = last_event_id(conn)
         for workspace, session, url in views:
             for kind in ("page_view", "click"):
                 conn.execute("INSERT INTO events (workspace_id, session_id, event_id, type, url, ts, received_at)"
@@ -57,7 +57,7 @@ async def test_a_session_counts_once_per_page_within_a_group_and_across_groups(d
     assert await _pages(db, "ws-two") == [[PRICING, 1, 1]]
 
     # Events at or below `after` are not counted again; a group without page views changes nothing.
-    await db.transaction(lambda conn: count_page_views(conn, conn.execute("SELECT max(id) FROM events").fetchone()[0]))
+    await db.transaction(lambda conn: count_page_views(conn, last_event_id(conn)))
     assert await _pages(db) == [[HOME, 1, 1], [PRICING, 5, 3]]
     assert await db.prepare("SELECT count(*) AS n FROM rollup_session_page").first("n") == 5
 

@@ -9,18 +9,13 @@ import pytest
 
 from storage import migrations
 from storage.d1 import D1Database, D1Error
-from tests.earlier import MIGRATIONS, migrate_before
+from tests.earlier import MIGRATIONS, migrate_before, page_column
 
 TYPES = ("page_view", "click", "scroll", "engagement", "form_submit")
 
 
-def _page_column(name: str) -> str:
-    text = (MIGRATIONS / name).read_text()
-    return text[text.index("page TEXT GENERATED"):text.index(") VIRTUAL") + len(") VIRTUAL")]
-
-
 def test_the_rebuilt_page_column_is_migration_0012s_rule() -> None:
-    assert _page_column("0014_events_type_check.sql") == _page_column("0012_events_page.sql")
+    assert page_column("0014_events_type_check.sql") == page_column("0012_events_page.sql")
 
 
 async def test_rows_ids_and_indexes_survive_the_rebuild(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from domain.page_views import count_page_views
+from domain.page_views import count_page_views, last_event_id
 from storage import migrations
 from storage.d1 import D1Database
-from tests.earlier import MIGRATIONS, migrate_before
+from tests.earlier import MIGRATIONS, migrate_before, page_column
 from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
 
 PRICING = "https://example.com/pricing"
@@ -112,8 +112,7 @@ def test_migration_0012_keeps_the_page_rule_of_0005() -> None:
     built from the characters that matter to the rule (? # / ! and others) gets the same page."""
     v0005 = (MIGRATIONS / "0005_pages_without_query.sql").read_text()
     view = v0005[v0005.index("CREATE VIEW page_of"):v0005.index("FROM json_each);") + len("FROM json_each);")]
-    v0012 = (MIGRATIONS / "0012_events_page.sql").read_text()
-    column = v0012[v0012.index("page TEXT GENERATED"):v0012.index(") VIRTUAL;") + len(") VIRTUAL")]
+    column = page_column("0012_events_page.sql")
     conn = sqlite3.connect(":memory:")
     conn.execute(view)
     conn.execute(f"CREATE TABLE events (url TEXT, {column})")
@@ -156,7 +155,7 @@ async def test_migration_0013_keys_the_counted_pairs_by_session_row(tmp_path: Pa
                                 " ('rollup_page_session', 'events_rollup_page_view')").first("n") == 0
 
         def group(conn: sqlite3.Connection) -> None:  # as the writer does: the rows, then the rollup above them
-            before = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+            before = last_event_id(conn)
             conn.executemany(_INSERT_EVENT, [("s_a", "evt_new00001", PRICING + "?utm_source=ads"),
                                              ("s_a", "evt_new00002", "https://example.com/")])
             count_page_views(conn, before)
