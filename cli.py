@@ -58,9 +58,25 @@ def app_from_environment() -> Starlette:
         raise SystemExit(os.EX_CONFIG) from None
 
 
+class _Lines(logging.StreamHandler):  # type: ignore[type-arg]
+    """A record as its message alone, one line: what the format "%(message)s" writes, without a
+    formatter's passes over the record (a fifth of a request's log line). A record with a
+    traceback is formatted as usual. stderr is line-buffered, so each line is written at once."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.stack_info:
+            return super().emit(record)
+        try:
+            self.stream.write(f"{record.getMessage()}\n")
+        except RecursionError:
+            raise
+        except Exception:  # as StreamHandler.emit: a logging failure is reported, never raised
+            self.handleError(record)
+
+
 def _configure_logging() -> None:
     # Our JSON lines at INFO; libraries (the MCP SDK, botocore) only from WARNING up.
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[_Lines(sys.stderr)], force=True)
     logging.getLogger("leadlight").setLevel(logging.INFO)
     # A line is its message alone, so a record need not find its caller, thread or process (the
     # logging HOWTO's "Optimization"): about 1 % of the instructions of a `POST /track`.

@@ -1,5 +1,6 @@
-"""ASGI middleware every request passes through: the request log line, the body deadline and the
-declared body limit."""
+"""ASGI middleware every request passes through: the request log line and the declared body limit.
+
+(The body deadline is the server's: `server.BoundedHttpToolsProtocol`.)"""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime import log_event
+from server import BODY_TIMED_OUT
 
 
 # A path's body limit (None: the app's `max_body_bytes`) and how its API words a 413 (None: `{"error": ...}`).
@@ -35,8 +37,10 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared_limit, dialect = self.limit_of(scope["path"])
         limit = declared_limit or self.max_body_bytes
-        length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
-        if length is None:  # chunked, or no body: counted as it is read
+        for name, length in scope["headers"]:
+            if name == b"content-length":
+                break
+        else:  # chunked, or no body: counted as it is read
             return await RequestBodyLimitResponder(self.app, limit)(scope, receive, send)
         # HTTP allows spaces around a header's value: "Content-Length:  123 " is 123.
         declared = length.strip()
@@ -50,59 +54,12 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-class ReceiveDeadline:
-    """A request's body must be in within `seconds` of its headers, else 408 and the connection closed.
-
-    Servers bound the time to receive headers; nothing bounds a body that stalls after them, so
-    a client could hold a connection (and what it buffered) for as long as it liked. Past the
-    deadline the app's `receive()` says the client disconnected, so a handler stops as it would
-    for a client that went away, and this middleware answers in its place.
-    """
-
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        deadline = asyncio.get_running_loop().time() + self.seconds
-        body_in = timed_out = started = False
-
-        async def receive_in_time() -> Message:
-            nonlocal body_in, timed_out
-            if body_in:  # afterwards receive() only waits for a disconnect: no deadline
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                timed_out = True
-                return {"type": "http.disconnect"}
-            body_in = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        async def send_started(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive_in_time, send_started)
-        except ClientDisconnect:
-            if not timed_out:  # the client really went away
-                raise
-        if timed_out and not started:
-            response = JSONResponse({"error": f"Request body not received within {self.seconds:g} s"},
-                                    status_code=408, headers={"Connection": "close"})
-            await response(scope, receive, send)
-
-
 class RequestLog:
     """One JSON line per request; the key itself is never logged, only the workspace it maps to.
 
     A client that goes away before its answer is logged with status 499 (as nginx does), in the
-    same one line and without a traceback: it is not an error of ours.
+    same one line and without a traceback: it is not an error of ours. One whose body missed the
+    server's deadline is logged with the 408 the server answered.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -123,7 +80,7 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_status)
         except ClientDisconnect:
-            status = 499
+            status = 408 if scope.get(BODY_TIMED_OUT) else 499
         finally:
             route = scope.get("route")
             log_event(

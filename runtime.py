@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 log = logging.getLogger("leadlight")
 # A log line's JSON: msgspec's encoder, a fifth of json's time (a request's line is about 1.5 % of
@@ -74,15 +75,22 @@ class ScheduledEvent:
 Handler = Callable[[Request, Env, ExecutionContext], Awaitable[Response]]
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Adapt a Worker-style handler to a Starlette endpoint; env and ctx live on app.state."""
+class endpoint:  # noqa: N801 (used as a function: `Route(path, endpoint(handler))`)
+    """Adapt a Worker-style handler to a Starlette route; env and ctx live on app.state.
 
-    async def call(request: Request) -> Response:
-        state = request.app.state
-        return await handler(request, state.env, state.ctx)
+    An ASGI app rather than a `request -> response` function, which Starlette would wrap in a
+    second pass of exception handling per request: the app's ExceptionMiddleware already answers
+    whatever a handler raises, with the same request's scope.
+    """
 
-    call.__name__ = handler.__name__
-    return call
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.__name__ = handler.__name__
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state
+        response = await self.handler(Request(scope, receive, send), state.env, state.ctx)
+        await response(scope, receive, send)
 
 
 def now_ms() -> int:

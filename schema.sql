@@ -1365,16 +1365,6 @@ CREATE TABLE "events" (
   ts INTEGER NOT NULL,
   received_at INTEGER NOT NULL,
   props TEXT NOT NULL DEFAULT '{}',
-  page TEXT GENERATED ALWAYS AS (
-  CASE WHEN instr(url, '?') = 0 AND instr(url, '#') = 0 THEN url  -- most URLs: the page itself, in two calls
-  ELSE substr(url, 1, CASE WHEN instr(url, '?') > 0 AND (instr(url, '#') = 0 OR instr(url, '?') < instr(url, '#'))
-                             THEN instr(url, '?') - 1
-                           WHEN instr(url, '#') > 0 THEN instr(url, '#') - 1
-                           ELSE length(url) END)
-       || CASE WHEN instr(url, '#') > 0 AND substr(url, instr(url, '#') + 1, 1) IN ('/', '!')
-               THEN substr(url, instr(url, '#')) ELSE '' END
-  END
-) VIRTUAL,
   UNIQUE (workspace_id, event_id)
 );
 

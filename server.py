@@ -16,8 +16,11 @@ in, so idle or stalled sockets would still pile up; and its httptools protocol h
 the size, count or time of headers (only its slower h11 protocol bounds their size).
 `BoundedHttpToolsProtocol` adds those: it closes a connection past the cap as it opens, so a
 flood of sockets costs no memory, and counts a head's raw bytes as they arrive, so a header
-that never ends is cut at the limit rather than buffered. The body deadline is ASGI middleware
-(`middleware.ReceiveDeadline`): it holds under any server.
+that never ends is cut at the limit rather than buffered. It also holds the body deadline, with
+one timer armed only while a body is still arriving: a body that comes with its headers (nearly
+every request) costs no timer at all, where a deadline in the app would arm one per request.
+Past the deadline the app's `receive()` says the client disconnected, so a handler stops as it
+would for a client that went away, and the protocol answers 408 in its place.
 
 uvicorn starts its worker processes afresh: they inherit the environment, so `uvicorn_options`
 hands the limits uvicorn has no option for to the protocol in `LEADLIGHT_SERVER_LIMITS`, as the
@@ -41,6 +44,8 @@ from runtime import log_event
 from storage.config import Settings
 
 LIMITS_VAR = "LEADLIGHT_SERVER_LIMITS"
+# Set in a request's scope when its body missed the deadline: the request log says 408, not 499.
+BODY_TIMED_OUT = "leadlight.body_timed_out"
 _REFUSAL_LOG_SECONDS = 10.0  # at most one log line per process this often while connections are refused
 # After a refusal, what the client still sends is read and dropped this long before the close: a
 # close with unread bytes resets the connection, and a reset can destroy the answer in flight.
@@ -53,6 +58,7 @@ class ServerLimits:
     max_header_bytes: int
     max_headers: int
     header_timeout_seconds: float
+    body_timeout_seconds: float
     keep_alive_seconds: float
     max_connections: int
 
@@ -108,6 +114,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # raw bytes received while inside the head
         self._head_size = 0  # the parsed request line and headers
         self._head_count = 0
+        self._body_pending = False  # a request's headers are in and its body is not
+        self._body_timer: asyncio.TimerHandle | None = None
         self._refusal: tuple[int, str] | None = None
         self._lingering = False
 
@@ -126,6 +134,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._cancel_head_timer()
+        self._cancel_body_timer()
         super().connection_lost(exc)
 
     # -- reading a request's head --------------------------------------------------------------
@@ -155,6 +164,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > self._limits.max_header_bytes:
                 self._refuse(431, f"Request headers exceed {self._limits.max_header_bytes} bytes")
+        elif self._body_pending and self._body_timer is None:  # this chunk ended inside a body
+            self._body_timer = self.loop.call_later(self._limits.body_timeout_seconds, self._body_too_slow)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -173,8 +184,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._awaiting_head = self._in_head = False
+        self._body_pending = True
         self._cancel_head_timer()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._body_pending = False
+        self._cancel_body_timer()
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -212,6 +229,28 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(408, "Request headers not received in time")
         else:  # an idle connection: nothing to answer
             self.transport.close()
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        if not self._body_pending or self.transport.is_closing():
+            return
+        seconds = self._limits.body_timeout_seconds
+        if self.flow.read_paused:  # the wait is the app's (a pipelined request, a body not read yet)
+            self._body_timer = self.loop.call_later(seconds, self._body_too_slow)
+            return
+        cycle = self.cycle
+        cycle.scope[BODY_TIMED_OUT] = True  # type: ignore[literal-required]
+        cycle.disconnected = True  # receive() answers http.disconnect; what the app sends is dropped
+        cycle.message_event.set()
+        if cycle.response_started:
+            self.transport.close()
+        else:
+            self._refuse(408, f"Request body not received within {seconds:g} s")
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer with the worker's JSON error body and close, whatever the request had sent (the

@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 import handlers
 from cron import cron_loop
 from handlers import system
-from middleware import BodyLimit, ReceiveDeadline, RequestLog
+from middleware import BodyLimit, RequestLog
 from runtime import Env, ExecutionContext, ScheduledEvent, log_event
 from storage.bindings import bindings as make_bindings
 from storage.config import Config
@@ -50,7 +50,6 @@ def create_app(config: Config, *, local_s3: S3Endpoint | None = None, state_dir:
         routes=handlers.routes(config),
         middleware=[
             Middleware(RequestLog),
-            Middleware(ReceiveDeadline, config.settings.body_timeout_seconds),
             # Inside the exception handlers (unlike Starlette(max_body_size=)), so a streamed overflow
             # is answered like a declared one, in the route's dialect. POST /track reads its own, lower limit.
             Middleware(BodyLimit, config.settings.max_body_bytes, handlers.body_limit),

@@ -40,6 +40,7 @@ from storage import migrations  # noqa: E402
 from storage.config import load_config  # noqa: E402
 from storage.d1 import D1Database  # noqa: E402
 from storage.s3local import LocalS3Server  # noqa: E402
+from tests.earlier import page_rule  # noqa: E402
 from worker import create_app  # noqa: E402
 
 API_KEY = "bench-analytics-key"
@@ -114,8 +115,7 @@ def naive_daily(days: int) -> Naive:
 
 def naive_pages(limit: int) -> Naive:
     async def run(db: D1Database) -> Any:
-        # A page is its URL without query and fragment: the column events.page (migrations 0005, 0012).
-        return await _rows(db, "SELECT coalesce(page, '') AS page, count(*) AS views,"
+        return await _rows(db, f"SELECT coalesce({page_rule()}, '') AS page, count(*) AS views,"
                                " count(DISTINCT session_id) AS unique_sessions FROM events"
                                " WHERE workspace_id = ? AND type = 'page_view'"
                                " GROUP BY 1 ORDER BY views DESC, 1 LIMIT ?", WS, limit)
@@ -419,7 +419,7 @@ def trigger_cost(events: int) -> tuple[float, float]:
                          (WS,))
             counted = ingest.count_page_views
             if not rollups:  # and less the page rollup
-                ingest.count_page_views = lambda conn, after: None
+                ingest.count_page_views = lambda conn, views: None
             try:
                 started = time.perf_counter()
                 for writes in groups:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from domain.engagement import engagement_label, engagement_score  # noqa: E402
 from domain.messages import contact_key  # noqa: E402
-from domain.page_views import count_page_views, last_event_id  # noqa: E402
+from domain.page_views import count_page_views_after, last_event_id  # noqa: E402
 from storage import migrations  # noqa: E402
 from storage.d1 import D1Database  # noqa: E402
 
@@ -179,7 +179,7 @@ class _Writer:
             rows = self.rows.pop(sql, None)
             if rows:
                 self.conn.executemany(sql, rows)
-        count_page_views(self.conn, before)  # as ingestion's writer does after each group
+        count_page_views_after(self.conn, before)  # as ingestion's writer does after each group
         self.conn.execute("COMMIT")
         self.pending = 0
 

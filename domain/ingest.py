@@ -118,9 +118,9 @@ class Batch(msgspec.Struct, kw_only=True):
     events: Annotated[list[Event], Meta(min_length=1, max_length=MAX_EVENTS)]
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
-    """What the request says about the visit (see domain.enrich)."""
+class Visit(msgspec.Struct, frozen=True):
+    """What the request says about the visit (see domain.enrich). (A frozen Struct, not a frozen
+    dataclass: one of each per request, and a frozen dataclass sets its fields one call at a time.)"""
 
     ip: str | None
     country: str | None
@@ -143,14 +143,12 @@ class Write:
     rows: list[tuple[Any, ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class BotHit:
+class BotHit(msgspec.Struct, frozen=True):
     workspace_id: str
     day: str
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     accepted: int
     duplicates: int
 
@@ -483,7 +481,7 @@ _INSERT_SESSION = (
     " last_activity_at, duration_ms, entry_page, exit_page, referrer, referrer_domain, utm_source, utm_medium,"
     " utm_campaign, utm_term, utm_content, country, city, timezone, language, device, browser, os, page_views,"
     " event_count, clicks, form_submits, max_scroll, active_ms, engagement_score, vpn_suspected)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 # New events hand an archived session back to the archive job (archived_at cleared; it merges
 # with the earlier object), and reopen a closed one when they extend its activity.
@@ -519,18 +517,18 @@ class _Activity:
     first_url: str
     last_ts: int
     last_url: str
-    page_views: int = 0
     events: int = 0
     clicks: int = 0
     form_submits: int = 0
     max_scroll: int = 0
     active_ms: int = 0
+    page_urls: list[str] = field(default_factory=list)  # one per page view
     forms: list[tuple[Write, Event]] = field(default_factory=list)
 
     def add(self, write: Write, events: list[Event]) -> None:
         """One request's new events (one loop over locals: this runs for every event stored)."""
-        first_ts, last_ts, max_scroll = self.first_ts, self.last_ts, self.max_scroll
-        page_views = clicks = active_ms = 0
+        first_ts, last_ts, max_scroll, page_urls = self.first_ts, self.last_ts, self.max_scroll, self.page_urls
+        clicks = active_ms = 0
         for event in events:
             ts, kind = event.ts, event.type
             if ts < first_ts:
@@ -538,7 +536,7 @@ class _Activity:
             if ts >= last_ts:
                 last_ts, self.last_url = ts, event.url
             if kind == "page_view":
-                page_views += 1
+                page_urls.append(event.url)
             elif kind == "click":
                 clicks += 1
             elif kind == "scroll":
@@ -552,9 +550,12 @@ class _Activity:
                 self.forms.append((write, event))
         self.first_ts, self.last_ts, self.max_scroll = first_ts, last_ts, max_scroll
         self.events += len(events)
-        self.page_views += page_views
         self.clicks += clicks
         self.active_ms += active_ms
+
+    @property
+    def page_views(self) -> int:
+        return len(self.page_urls)
 
 
 @dataclass(slots=True)
@@ -624,10 +625,9 @@ def apply_plan(conn: sqlite3.Connection, plan: _Plan, now: int) -> list[Outcome]
             fresh = [(index, write, [event for event in events if (write.site.workspace_id, event.id) in added])
                      for index, write, events in fresh]
             sessions = _activities(fresh)
-    if sessions:  # only when there are new events, above `before`
-        _apply_sessions(conn, sessions, now)
-        if any(activity.page_views for activity in sessions.values()):
-            count_page_views(conn, before)
+    if sessions:  # only when there are new events
+        ids = _apply_sessions(conn, sessions, now)
+        count_page_views(conn, [(key[0], ids[key], act.page_urls) for key, act in sessions.items()])
 
     accepted = [0] * len(jobs)
     for index, _, events in fresh:
@@ -638,9 +638,11 @@ def apply_plan(conn: sqlite3.Connection, plan: _Plan, now: int) -> list[Outcome]
     ]
 
 
-def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _Activity], now: int) -> None:
+def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _Activity], now: int
+                    ) -> dict[tuple[str, str], int]:
+    """Write what the group adds to its sessions and visitors; each session's id."""
     existing = _existing_sessions(conn, sessions)
-    inserts: list[tuple[Any, ...]] = []
+    inserts: dict[tuple[str, str], tuple[Any, ...]] = {}
     updates: list[tuple[Any, ...]] = []
     open_updates: list[tuple[Any, ...]] = []
     visitors: dict[tuple[str, str], list[Any]] = {}
@@ -665,13 +667,13 @@ def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _A
                                  page_views=page_views, form_submits=form_submits)
         if old is None:
             utm = batch.utm
-            inserts.append((
+            inserts[key] = (
                 workspace_id, write.site.id, session_id, visitor_id, batch.fingerprint, started, last,
                 last - started, entry, exit_page, batch.referrer, visit.referrer_domain, utm.get("source"),
                 utm.get("medium"), utm.get("campaign"), utm.get("term"), utm.get("content"), visit.country,
                 visit.city, batch.timezone, batch.language, visit.device, visit.browser, visit.os, *counts, score,
                 int(vpn),
-            ))
+            )
         elif started == old[2] and old[15]:  # open, unarchived, with a fingerprint; its start stays
             open_updates.append((last, last - started, exit_page, *counts, score, int(vpn), old[0]))
         else:
@@ -687,8 +689,9 @@ def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _A
         if score > old_score:
             raised.append((workspace_id, visitor_id, score))
         vpn_of[key] = vpn
-    if inserts:
-        conn.executemany(_INSERT_SESSION, inserts)
+    ids = {key: row[0] for key, row in existing.items()}
+    for key, values in inserts.items():  # one at a time, for the new session's id
+        ids[key] = conn.execute(_INSERT_SESSION, values).fetchone()[0]
     if updates:
         conn.executemany(_UPDATE_SESSION, updates)
     if open_updates:
@@ -700,6 +703,7 @@ def _apply_sessions(conn: sqlite3.Connection, sessions: dict[tuple[str, str], _A
             _submit_form(conn, write, event, vpn_of[key], now)
     if raised:
         raise_engagement(conn, raised, now)
+    return ids
 
 
 def apply_each(conn: sqlite3.Connection, jobs: Sequence[Write | BotHit], now: int) -> list[Outcome | Exception]:

@@ -15,7 +15,7 @@ Definitions (UTC throughout; a session's day is the UTC day of its `started_at`)
 - completed session: `ended_at` is set (the cron handler closed it). The engagement buckets
   cover completed sessions only.
 - page views: `page_view` events by page, the URL without its query string and fragment (a
-  `#/` or `#!` route stays: the column `events.page`, migrations 0005 and 0012); unique sessions: distinct
+  `#/` or `#!` route stays: domain.page_views.page_of); unique sessions: distinct
   sessions with a page view of that page. Counted as the events are committed; pruning raw rows
   later changes neither.
 - realtime: active sessions are those not ended whose last activity is within the last hour;

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -60,10 +60,11 @@ async def track(request: Request, env: Env, ctx: ExecutionContext) -> Response:
 
     writer = _writer(request.app, env, ctx)
     try:
-        if enrich.is_bot(headers.get("user-agent", ""), batch.webdriver):
+        user_agent = headers.get("user-agent", "")
+        if enrich.is_bot(user_agent, batch.webdriver):
             await writer.count_bot(site.workspace_id, received_at)
             return _accepted(_NOTHING_STORED, cors)
-        write = ingest.prepare(batch, site, _visit(request, env, batch), received_at)
+        write = ingest.prepare(batch, site, _visit(request, env, batch, user_agent), received_at)
         outcome = await writer.write(write)
     except IngestUnavailable:
         return _error(503, "Could not store the batch; retry later", cors)
@@ -142,7 +143,13 @@ async def _body(request: Request) -> bytes | None:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:  # request.stream()'s loop, without an async generator's steps
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             return None
@@ -150,13 +157,13 @@ async def _body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def _visit(request: Request, env: Env, batch: ingest.Batch) -> ingest.Visit:
+def _visit(request: Request, env: Env, batch: ingest.Batch, user_agent: str) -> ingest.Visit:
     trust_proxy = bool(getattr(env.get("LEADLIGHT_SETTINGS"), "trust_proxy", False))
     headers = request.headers
-    peer = request.client.host if request.client else None
-    ip = enrich.client_ip(headers, peer, trust_proxy)
+    client = request.scope.get("client")  # (host, port), without Request.client's named tuple
+    ip = enrich.client_ip(headers, client[0] if client else None, trust_proxy)
     geo = enrich.geo_for(ip, headers, trust_proxy)
-    agent = enrich.agent_for(headers.get("user-agent", ""))
+    agent = enrich.agent_for(user_agent)
     return ingest.Visit(
         ip=ip, country=geo.country, city=geo.city, device=agent.device, browser=agent.browser, os=agent.os,
         vpn_suspected=vpn_suspected(batch.timezone, geo.country, geo.hosting),

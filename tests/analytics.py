@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 
 from domain import dates, metrics
 from runtime import now_ms
+from tests.earlier import page_rule
 from tests.seed import DAY, HOUR
 
 
@@ -54,8 +55,8 @@ async def raw_numbers(app: Starlette, workspace_id: str = "default") -> dict[str
         daily.append({"date": dates.date_of(day), "total_sessions": r["n"], "unique_visitors": r["v"],
                       "avg_duration": metrics.seconds(r["d"], r["n"], 1), "avg_engagement": metrics.average(r["e"], r["n"], 1)})
     pages = await rows(
-        "SELECT coalesce(page, '') AS page, count(*) AS views, count(DISTINCT session_id) AS unique_sessions"
-        " FROM events"  # what a page is: the column events.page (migrations 0005 and 0012)
+        f"SELECT coalesce({page_rule()}, '') AS page, count(*) AS views,"
+        " count(DISTINCT session_id) AS unique_sessions FROM events"
         " WHERE workspace_id = ? AND type = 'page_view' GROUP BY 1 ORDER BY views DESC, 1 LIMIT 100")
     geo = await rows(
         "SELECT country, count(*) AS sessions, count(DISTINCT visitor_id) AS unique_visitors FROM sessions"

@@ -19,7 +19,7 @@ from typing import Any
 
 from domain import auth
 from domain.messages import NewMessage, record_message
-from domain.page_views import count_page_views
+from domain.page_views import count_page_views_after
 from runtime import now_ms
 from storage.d1 import D1Database
 from tests.seed_calls import OTHER_MARKERS as CALL_MARKERS
@@ -222,7 +222,7 @@ async def seed_workspace(db: D1Database) -> Workspace:
         ("a3", "default", 3, "NOTE", "COMPLETED", 0, today - DAY + 20 * HOUR),
     ]]
     await db.batch(statements)
-    await db.transaction(lambda conn: count_page_views(conn, 0))  # as the writer does after each group
+    await db.transaction(lambda conn: count_page_views_after(conn, 0))  # as the writer does after each group
     await record_messages(db, [
         ("m1", "default", 1, "9876543210", "sms", "outbound", "delivered", None, today - DAY + 15 * HOUR),
         ("m2", "default", 1, "9876543210", "sms", "inbound", "received", None, today - DAY + 17 * HOUR),

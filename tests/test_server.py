@@ -1,4 +1,4 @@
-"""The server's limits (server.py, middleware.ReceiveDeadline) against a real `worker.py serve`.
+"""The server's limits (server.py) against a real `worker.py serve`.
 
 Raw sockets play the hostile clients: idle sockets, headers sent a line at a time, bodies that
 stall, headers too large or too many, more connections than the cap, clients that go away. The
@@ -220,8 +220,8 @@ def test_the_limits_come_from_the_leadlight_table_and_reach_the_server(tmp_path:
                                          "limit_concurrency": 8}
     # What uvicorn has no option for reaches the protocol in each worker process.
     assert json.loads(os.environ[LIMITS_VAR]) == {"max_header_bytes": 16_384, "max_headers": 100,
-                                                  "header_timeout_seconds": 10, "keep_alive_seconds": 3,
-                                                  "max_connections": 7}
+                                                  "header_timeout_seconds": 10, "body_timeout_seconds": 30,
+                                                  "keep_alive_seconds": 3, "max_connections": 7}
     with pytest.raises(ConfigError, match="max_headers: 0 must be at least 8"):
         load_config(write_config(tmp_path, "[leadlight]\nmax_headers = 0\n"), local=True, environ={})
 
@@ -259,6 +259,7 @@ async def test_headers_sent_a_line_at_a_time_are_cut_off_with_408(server: Server
 
 async def test_a_body_that_stalls_is_cut_off_with_408_and_stores_nothing(server: Server) -> None:
     body = json.dumps(batch(server.site_key, [event()])).encode()
+    already = len(server.log.read_bytes())
     reader, writer = await server.connect()
     writer.write(_track_head(len(body)) + body[:20])
     await writer.drain()
@@ -266,6 +267,52 @@ async def test_a_body_that_stalls_is_cut_off_with_408_and_stores_nothing(server:
     assert _status_and_body(received) == (408, {"error": "Request body not received within 1 s"})
     assert 0.8 < took < 3
     assert sqlite3.connect(server.database).execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    writer.close()
+    await asyncio.sleep(0.2)
+    lines = [json.loads(line) for line in server.log.read_bytes()[already:].decode().splitlines()
+             if line.startswith("{")]
+    assert [(line["route"], line["status"]) for line in lines if line.get("event") == "request"] == [("/track", 408)]
+
+
+async def test_a_body_that_trickles_past_the_deadline_is_cut_off(server: Server) -> None:
+    body = json.dumps(batch(server.site_key, [event()])).encode()
+    reader, writer = await server.connect()
+    writer.write(_track_head(len(body)))
+
+    async def trickle() -> None:  # a byte every 0.2 s: never idle, never done in time
+        for byte in body[:40]:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.2)
+
+    trickling = asyncio.ensure_future(trickle())
+    received, took = await _closed_within(reader, 6)
+    trickling.cancel()
+    await asyncio.gather(trickling, return_exceptions=True)
+    assert _status_and_body(received) == (408, {"error": "Request body not received within 1 s"})
+    assert 0.8 < took < 3
+    writer.close()
+
+
+async def test_a_body_in_parts_within_the_deadline_is_stored_and_the_next_body_has_its_own(server: Server) -> None:
+    reader, writer = await server.connect()
+    body = json.dumps(batch(server.site_key, [event(id="evt_in_parts")])).encode()
+    writer.write(_track_head(len(body)) + body[:20])
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    writer.write(body[20:])
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 202")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    assert json.loads(await reader.readexactly(length)) == {"accepted": 1, "duplicates": 0}
+    # The same connection's next request, within the first one's second, stalls: its deadline
+    # starts at its own headers.
+    body = json.dumps(batch(server.site_key, [event()])).encode()
+    writer.write(_track_head(len(body)) + body[:20])
+    await writer.drain()
+    received, took = await _closed_within(reader, 6)
+    assert _status_and_body(received) == (408, {"error": "Request body not received within 1 s"})
+    assert 0.8 < took < 3
     writer.close()
 
 

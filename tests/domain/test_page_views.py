@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from domain.page_views import count_page_views, last_event_id
+from domain.page_views import count_page_views_after, last_event_id
 from storage.d1 import D1Database
 from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
 
@@ -31,7 +31,7 @@ async def _group(db: D1Database, views: list[tuple[str, str, str]]) -> None:
             conn.execute("INSERT OR IGNORE INTO sessions (workspace_id, site_id, session_id, visitor_id, started_at,"
                          " last_activity_at) VALUES (?, ?, ?, 'v', 1, 1)",
                          (workspace, 1 if workspace == "default" else 2, session))
-        count_page_views(conn, before)
+        count_page_views_after(conn, before)
     await db.transaction(write)
 
 
@@ -57,7 +57,7 @@ async def test_a_session_counts_once_per_page_within_a_group_and_across_groups(d
     assert await _pages(db, "ws-two") == [[PRICING, 1, 1]]
 
     # Events at or below `after` are not counted again; a group without page views changes nothing.
-    await db.transaction(lambda conn: count_page_views(conn, last_event_id(conn)))
+    await db.transaction(lambda conn: count_page_views_after(conn, last_event_id(conn)))
     assert await _pages(db) == [[HOME, 1, 1], [PRICING, 5, 3]]
     assert await db.prepare("SELECT count(*) AS n FROM rollup_session_page").first("n") == 5
 

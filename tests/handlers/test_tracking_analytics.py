@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from domain import auth
-from domain.page_views import count_page_views
+from domain.page_views import count_page_views_after
 from tests.analytics import get, get_json
 from tests.seed import (ABOUT, DAY, HOME, HOUR, PAYLOAD_1, PAYLOAD_2, PRICING, SKY, THANKS, V1, V2, V3,
                         Session, Workspace, datetime_string, day_string, record_messages, session_statements)
@@ -97,7 +97,7 @@ async def test_top_pages_limit_is_clamped_to_100(client, app: Starlette) -> None
     sessions = [Session(f"s{i}", V1, None, 1, 1, True, None, "(direct)", 0, 0, 0,
                         (("page_view", f"https://example.com/p{i:03d}"),)) for i in range(120)]
     await db.batch([statement for session in sessions for statement in session_statements(db, "default", 1, session)])
-    await db.transaction(lambda conn: count_page_views(conn, 0))
+    await db.transaction(lambda conn: count_page_views_after(conn, 0))
     pages = await get_json(client, "/analytics/pages/top", limit=101)
     assert len(pages) == 100
     assert pages[0] == {"page": "https://example.com/p000", "views": 1, "unique_sessions": 1}

@@ -1,6 +1,7 @@
 """Migration 0005: a page is its URL without query string and fragment (a #/ or #! route stays),
 for new page views and for the rollup rows counted before it; 0012 made the rule the generated
-column events.page; 0013 counts page views once per writer group."""
+column events.page; 0013 counts page views once per writer group; 0015 moves the rule into the
+writer (domain.page_views.page_of)."""
 from __future__ import annotations
 
 import itertools
@@ -11,15 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from domain.page_views import count_page_views, last_event_id
+from domain.page_views import count_page_views_after, last_event_id, page_of
 from storage import migrations
 from storage.d1 import D1Database
 from tests.earlier import MIGRATIONS, migrate_before, page_column
 from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
 
 PRICING = "https://example.com/pricing"
+# URLs built from the characters that matter to the page rule, and others.
+RULE_URLS = ["", PRICING] + ["https://example.com" + "".join(p) for n in range(4)
+                             for p in itertools.product(["a", "/", "?", "#", "!", "=", "ü", "#/", "#!", "?#", "#?"],
+                                                        repeat=n)]
 
 
 @pytest.mark.parametrize(("url", "page"), [
@@ -36,12 +40,18 @@ PRICING = "https://example.com/pricing"
     ("https://ünï.example/çafé?q=ü", "https://ünï.example/çafé"),
     ("", ""),
 ])
-@pytest.mark.usefixtures("site")  # the workspace the event row belongs to
-async def test_a_page_is_its_url_without_query_and_fragment(app: Starlette, url: str, page: str) -> None:
-    found = await app.state.env.DB.prepare(
-        "INSERT INTO events (workspace_id, session_id, event_id, type, url, ts, received_at)"
-        " VALUES ('default', 's_rule', 'evt_rule_1', 'click', ?, 0, 0) RETURNING page").bind(url).first("page")
-    assert found == page
+def test_a_page_is_its_url_without_query_and_fragment(url: str, page: str) -> None:
+    assert page_of(url) == page
+
+
+def test_the_writers_page_rule_is_migration_0012s() -> None:
+    """Page views counted before migration 0015 were counted by 0012's column: every URL built
+    from the characters that matter to the rule (? # / ! and others) gets the same page."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"CREATE TABLE events (url TEXT, {page_column('0012_events_page.sql')})")
+    conn.executemany("INSERT INTO events (url) VALUES (?)", [(url,) for url in RULE_URLS])
+    differ = [(url, page) for url, page in conn.execute("SELECT url, page FROM events") if page_of(url) != page]
+    assert len(RULE_URLS) > 1000 and differ == []
 
 
 async def test_campaign_links_count_as_the_page_they_lead_to(client: httpx.AsyncClient, site: dict[str, Any]) -> None:
@@ -116,14 +126,11 @@ def test_migration_0012_keeps_the_page_rule_of_0005() -> None:
     conn = sqlite3.connect(":memory:")
     conn.execute(view)
     conn.execute(f"CREATE TABLE events (url TEXT, {column})")
-    parts = ["a", "/", "?", "#", "!", "=", "ü", "#/", "#!", "?#", "#?"]
-    urls = ["", PRICING] + ["https://example.com" + "".join(p)
-                            for n in range(4) for p in itertools.product(parts, repeat=n)]
-    conn.executemany("INSERT INTO events (url) VALUES (?)", [(url,) for url in urls])
+    conn.executemany("INSERT INTO events (url) VALUES (?)", [(url,) for url in RULE_URLS])
     differ = [(url, page, rule) for url, page, rule in conn.execute(
         "SELECT url, page, (SELECT p.page FROM page_of p WHERE p.urls = json_array(events.url)) FROM events")
               if page != rule]
-    assert len(urls) > 1000 and differ == []
+    assert len(RULE_URLS) > 1000 and differ == []
 
 
 async def test_migration_0013_keys_the_counted_pairs_by_session_row(tmp_path: Path) -> None:
@@ -158,9 +165,29 @@ async def test_migration_0013_keys_the_counted_pairs_by_session_row(tmp_path: Pa
             before = last_event_id(conn)
             conn.executemany(_INSERT_EVENT, [("s_a", "evt_new00001", PRICING + "?utm_source=ads"),
                                              ("s_a", "evt_new00002", "https://example.com/")])
-            count_page_views(conn, before)
+            count_page_views_after(conn, before)
         await db.transaction(group)
         assert await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY page").raw() \
             == [["https://example.com/", 2, 2], [PRICING, 4, 2]]
+    finally:
+        await db.close()
+
+
+async def test_migration_0015_drops_the_page_column_and_keeps_every_row(tmp_path: Path) -> None:
+    db = D1Database(tmp_path / "pages.sqlite")
+    await db.open()
+    try:
+        directory = await migrate_before(db, tmp_path, "0015")
+        await db.batch([db.prepare(_INSERT_EVENT).bind("s_a", f"evt_old{n:05d}", url)
+                        for n, url in enumerate([PRICING + "?utm_source=ads", "https://example.com/app#/plans"])])
+        before = await db.prepare("SELECT id, workspace_id, session_id, event_id, type, url, ts, received_at, props"
+                                  " FROM events ORDER BY id").raw()
+
+        shutil.copy(MIGRATIONS / "0015_page_rule_in_the_writer.sql", directory)
+        assert await migrations.apply(db, directory) == ["0015_page_rule_in_the_writer.sql"]
+
+        assert await db.prepare("SELECT * FROM events ORDER BY id").raw() == before
+        columns = await db.prepare("SELECT name FROM pragma_table_xinfo('events')").raw()
+        assert ["page"] not in columns and ["url"] in columns
     finally:
         await db.close()
