@@ -240,7 +240,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self._body_pending or self.transport.is_closing():
             return
         seconds = self._limits.body_timeout_seconds
-        if self.flow.read_paused:  # the wait is the app's (a pipelined request, a body not read yet)
+        # The wait is the app's when it has not read what came (reading is paused), or when this
+        # request is queued behind a running one (pipelined): the deadline starts again.
+        if self.flow.read_paused or self.pipeline:
             self._body_timer = self.loop.call_later(seconds, self._body_too_slow)
             return
         cycle = self.cycle
