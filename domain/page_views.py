@@ -4,8 +4,8 @@ of newly stored events, not per row.
 A page is `page_of(url)`: the URL without its query string and fragment, where a `#/` or `#!`
 route stays (the rule of migrations 0005 and 0012, which counted the page views stored before
 them; migration 0015 moved it here from the generated column events.page). A session counts once
-per page: rollup_session_page holds each (sessions.id, page) pair already counted, and the one
-statement that adds a group's pairs returns those it added.
+per page: rollup_session_page holds each (sessions.id, page) pair already counted; a page's new
+pairs are added in one statement, and the rows it inserted are its sessions' first views.
 
 The writer knows each new page view's workspace, session and URL, so it hands them over as they
 are; nothing is read back from `events`. Its sessions must be written first, for their ids.
@@ -18,11 +18,10 @@ from collections.abc import Iterable
 
 from domain import json_input
 
-# The group's new pairs, in key order (they land together: a new session's at the b-tree's right
-# edge); RETURNING gives back only the pairs inserted, that is, each session's first view of a page.
+# One page's pairs for the group's sessions (their ids in a JSON array, ascending): the count of
+# rows inserted is the count of sessions viewing that page for the first time.
 _INSERT_PAIRS = (
-    "INSERT OR IGNORE INTO rollup_session_page (session, page)"
-    " SELECT value ->> 0, value ->> 1 FROM json_each(?) RETURNING session, page"
+    "INSERT OR IGNORE INTO rollup_session_page (session, page) SELECT value, ?2 FROM json_each(?1)"
 )
 _UPSERT_PAGES = (
     "INSERT INTO rollup_page (workspace_id, page, views, sessions) VALUES (?, ?, ?, ?)"
@@ -53,21 +52,15 @@ def page_of(url: str | None) -> str:
 def count_page_views(conn: sqlite3.Connection, sessions: Iterable[tuple[str, int, Iterable[str | None]]]) -> None:
     """Add page views to the page rollup: for each session, (workspace id, sessions.id, the URLs
     of its new page views)."""
-    views: dict[tuple[str, str], int] = {}
-    workspace_of: dict[tuple[int, str], str] = {}
+    views: dict[tuple[str, str], list[int]] = {}  # each page view's session, by workspace and page
     for workspace_id, session, urls in sessions:
         for url in urls:
-            page = page_of(url)
-            views[(workspace_id, page)] = views.get((workspace_id, page), 0) + 1
-            workspace_of[(session, page)] = workspace_id
-    if not views:
-        return
-    first_views: dict[tuple[str, str], int] = {}
-    for session, page in conn.execute(_INSERT_PAIRS, (json_input.dumps(sorted(workspace_of)),)):
-        key = (workspace_of[(session, page)], page)
-        first_views[key] = first_views.get(key, 0) + 1
-    conn.executemany(_UPSERT_PAGES, [(workspace_id, page, count, first_views.get((workspace_id, page), 0))
-                                     for (workspace_id, page), count in views.items()])
+            views.setdefault((workspace_id, page_of(url)), []).append(session)
+    rows = []
+    for (workspace_id, page), seen in views.items():
+        first_views = conn.execute(_INSERT_PAIRS, (json_input.dumps(sorted(set(seen))), page)).rowcount
+        rows.append((workspace_id, page, len(seen), first_views))
+    conn.executemany(_UPSERT_PAGES, rows)
 
 
 def last_event_id(conn: sqlite3.Connection) -> int:
