@@ -615,7 +615,6 @@ def apply_plan(conn: sqlite3.Connection, plan: _Plan, now: int) -> list[Outcome]
     if plan.bot_hits:
         conn.executemany(_UPSERT_BOT_HITS, [(ws, day, hits) for (ws, day), hits in plan.bot_hits.items()])
 
-    before = 0
     if rows:
         before = last_event_id(conn)
         # rowcount sums sqlite3_changes(), which leaves out rows that triggers wrote elsewhere.

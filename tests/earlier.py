@@ -1,14 +1,17 @@
 """A database as an earlier release left it, to test what a migration does to existing rows."""
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from storage import migrations
 from storage.d1 import D1Database
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+_EARLIER = "earlier-migrations"
 
 
 def page_column(migration: str) -> str:
@@ -25,14 +28,27 @@ def page_rule() -> str:
     return re.sub(r"--[^\n]*", "", column[column.index("(") + 1:column.rindex(") VIRTUAL")])
 
 
-async def migrate_before(db: D1Database, tmp_path: Path, name: str) -> Path:
-    """Apply to `db` every migration whose file name sorts before `name`; the folder they were
-    copied to, where a test may copy the next one (`migrations.apply(db, MIGRATIONS)` applies
-    all the rest)."""
-    earlier = tmp_path / "earlier-migrations"
+@contextlib.asynccontextmanager
+async def database_before(tmp_path: Path, name: str) -> AsyncIterator[D1Database]:
+    """An open database with every migration whose file name sorts before `name` applied (copied
+    to a folder of tmp_path: `apply_migration` applies the next, `migrations.apply(db, MIGRATIONS)`
+    all the rest); closed afterwards."""
+    earlier = tmp_path / _EARLIER
     earlier.mkdir()
     for path in migrations.migration_files(MIGRATIONS):
         if path.name < name:
             shutil.copy(path, earlier)
-    await migrations.apply(db, earlier)
-    return earlier
+    db = D1Database(tmp_path / "earlier.sqlite")
+    await db.open()
+    try:
+        await migrations.apply(db, earlier)
+        yield db
+    finally:
+        await db.close()
+
+
+async def apply_migration(db: D1Database, tmp_path: Path, name: str) -> list[str]:
+    """Apply the migration named `name` (its file name) after the ones database_before applied; the
+    names applied."""
+    shutil.copy(MIGRATIONS / name, tmp_path / _EARLIER)
+    return await migrations.apply(db, tmp_path / _EARLIER)

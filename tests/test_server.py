@@ -16,9 +16,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -186,6 +187,24 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> tuple[
     return received, time.monotonic() - started
 
 
+async def _closed_while(reader: asyncio.StreamReader, sending: Coroutine[Any, Any, None],
+                        seconds: float) -> tuple[bytes, float]:
+    """_closed_within while `sending` runs; it is stopped once the server has closed."""
+    task = asyncio.ensure_future(sending)
+    try:
+        return await _closed_within(reader, seconds)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One answer on a kept connection: its head and its body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    return head, await reader.readexactly(length)
+
+
 async def _healthz_ms(server: Server) -> float:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
         started = time.monotonic()
@@ -238,7 +257,6 @@ async def test_an_idle_socket_is_closed_after_the_header_timeout(server: Server)
 
 async def test_headers_sent_a_line_at_a_time_are_cut_off_with_408(server: Server) -> None:
     reader, writer = await server.connect()
-    started = time.monotonic()
 
     async def drip() -> None:  # a header every 0.3 s, never the blank line that ends them
         writer.write(b"GET /healthz HTTP/1.1\r\n")
@@ -247,11 +265,7 @@ async def test_headers_sent_a_line_at_a_time_are_cut_off_with_408(server: Server
             writer.write(f"X-Slow-{n}: {n}\r\n".encode())
             await writer.drain()
 
-    dripping = asyncio.ensure_future(drip())
-    received = await asyncio.wait_for(reader.read(), 8)
-    took = time.monotonic() - started
-    dripping.cancel()
-    await asyncio.gather(dripping, return_exceptions=True)
+    received, took = await _closed_while(reader, drip(), 8)
     assert _status_and_body(received) == (408, {"error": "Request headers not received in time"})
     assert 1.8 < took < 4
     writer.close()
@@ -285,10 +299,7 @@ async def test_a_body_that_trickles_past_the_deadline_is_cut_off(server: Server)
             await writer.drain()
             await asyncio.sleep(0.2)
 
-    trickling = asyncio.ensure_future(trickle())
-    received, took = await _closed_within(reader, 6)
-    trickling.cancel()
-    await asyncio.gather(trickling, return_exceptions=True)
+    received, took = await _closed_while(reader, trickle(), 6)
     assert _status_and_body(received) == (408, {"error": "Request body not received within 1 s"})
     assert 0.8 < took < 3
     writer.close()
@@ -301,10 +312,9 @@ async def test_a_body_in_parts_within_the_deadline_is_stored_and_the_next_body_h
     await writer.drain()
     await asyncio.sleep(0.5)
     writer.write(body[20:])
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head, answer = await _response(reader)
     assert head.startswith(b"HTTP/1.1 202")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-    assert json.loads(await reader.readexactly(length)) == {"accepted": 1, "duplicates": 0}
+    assert json.loads(answer) == {"accepted": 1, "duplicates": 0}
     # The same connection's next request, within the first one's second, stalls: its deadline
     # starts at its own headers.
     body = json.dumps(batch(server.site_key, [event()])).encode()
@@ -320,10 +330,8 @@ async def test_a_keep_alive_connection_idle_between_requests_is_closed(server: S
     reader, writer = await server.connect()
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head, _ = await _response(reader)
     assert head.startswith(b"HTTP/1.1 200")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-    await reader.readexactly(length)
     received, took = await _closed_within(reader, 5)
     assert received == b"" and took < 2.5
     writer.close()

@@ -18,7 +18,7 @@ from domain.dates import DAY_MS, HOUR_MS
 from domain.messages import NewMessage, record_message
 from storage import migrations
 from storage.d1 import D1Database
-from tests.earlier import MIGRATIONS, migrate_before
+from tests.earlier import MIGRATIONS, database_before
 
 WS = "default"
 BASE = 20_000 * DAY_MS  # 2024-10-04
@@ -126,10 +126,7 @@ async def test_metrics_match_the_raw_rows(db: D1Database, seed: int) -> None:
 
 
 async def test_messages_written_before_the_migration_are_counted(tmp_path) -> None:
-    database = D1Database(tmp_path / "before.sqlite")
-    await database.open()
-    try:
-        await migrate_before(database, tmp_path, "0008")
+    async with database_before(tmp_path, "0008") as database:
         await write_history(database, random.Random(7), 120, tags=False)
         await migrations.apply(database, MIGRATIONS)
         rng = random.Random(8)
@@ -137,5 +134,3 @@ async def test_messages_written_before_the_migration_are_counted(tmp_path) -> No
             for campaign in (None, CAMPAIGNS[1]):
                 flt = Filter(campaign, None, USERS[1], date_from, date_to)
                 assert await campaigns.campaign_metrics(database, WS, flt) == await naive(database, flt), flt
-    finally:
-        await database.close()

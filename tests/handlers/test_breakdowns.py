@@ -15,9 +15,8 @@ import pytest
 from starlette.applications import Starlette
 
 from storage import migrations
-from storage.d1 import D1Database
 from tests.analytics import get, get_json
-from tests.earlier import MIGRATIONS, migrate_before
+from tests.earlier import MIGRATIONS, database_before
 from tests.seed import DAY, HOUR, MINUTE, Workspace, day_string
 from tests.tracking import ORIGIN, batch, event, site  # noqa: F401  (fixture)
 
@@ -233,10 +232,7 @@ async def test_the_rollup_follows_updates_and_deletes(client: httpx.AsyncClient,
 
 async def test_migration_backfills_existing_sessions(tmp_path: Path) -> None:
     """Sessions that exist before migration 0010 is applied are counted by its backfill."""
-    db = D1Database(tmp_path / "db.sqlite")
-    await db.open()
-    try:
-        await migrate_before(db, tmp_path, "0010")
+    async with database_before(tmp_path, "0010") as db:
         await db.exec("INSERT INTO sites (id, workspace_id, site_key, created_at) VALUES (1, 'default', 'k', 0)")
         insert = ("INSERT INTO sessions (workspace_id, site_id, session_id, visitor_id, started_at, last_activity_at,"
                   " device, browser, utm_source) VALUES ('default', 1, ?, 'v', ?, ?, ?, ?, ?)")
@@ -249,8 +245,6 @@ async def test_migration_backfills_existing_sessions(tmp_path: Path) -> None:
         rows = (await db.prepare("SELECT dimension, day, value, sessions FROM rollup_day_dimension"
                                  " WHERE dimension IN ('device', 'browser', 'utm_source')"
                                  " ORDER BY dimension, day, value").all()).results
-    finally:
-        await db.close()
     assert [tuple(row.values()) for row in rows] == [
         ("browser", 5, "", 1), ("browser", 5, "Chrome", 1), ("browser", 6, "Chrome", 1),
         ("device", 5, "desktop", 2), ("device", 6, "mobile", 1),

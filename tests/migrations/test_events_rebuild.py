@@ -2,14 +2,12 @@
 column and indexes, and the same rule for an event's type."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from storage import migrations
-from storage.d1 import D1Database, D1Error
-from tests.earlier import MIGRATIONS, migrate_before, page_column
+from storage.d1 import D1Error
+from tests.earlier import apply_migration, database_before, page_column
 
 TYPES = ("page_view", "click", "scroll", "engagement", "form_submit")
 
@@ -19,10 +17,7 @@ def test_the_rebuilt_page_column_is_migration_0012s_rule() -> None:
 
 
 async def test_rows_ids_and_indexes_survive_the_rebuild(tmp_path: Path) -> None:
-    db = D1Database(tmp_path / "events.sqlite")
-    await db.open()
-    try:
-        directory = await migrate_before(db, tmp_path, "0014")
+    async with database_before(tmp_path, "0014") as db:
         insert = ("INSERT INTO events (id, workspace_id, session_id, event_id, type, url, ts, received_at, props)"
                   " VALUES (?, 'default', ?, ?, ?, ?, ?, ?, ?)")
         await db.batch([db.prepare(insert).bind(n * 7, f"s{n % 3}", f"evt_{n:05d}", TYPES[n % 5],
@@ -30,8 +25,7 @@ async def test_rows_ids_and_indexes_survive_the_rebuild(tmp_path: Path) -> None:
                                                 1_000 + n, 2_000 + n, f'{{"n":{n}}}') for n in range(1, 40)])
         before = await db.prepare("SELECT * FROM events ORDER BY id").raw()
 
-        shutil.copy(MIGRATIONS / "0014_events_type_check.sql", directory)
-        assert await migrations.apply(db, directory) == ["0014_events_type_check.sql"]
+        assert await apply_migration(db, tmp_path, "0014_events_type_check.sql") == ["0014_events_type_check.sql"]
 
         assert await db.prepare("SELECT * FROM events ORDER BY id").raw() == before
         indexes = await db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
@@ -48,5 +42,3 @@ async def test_rows_ids_and_indexes_survive_the_rebuild(tmp_path: Path) -> None:
             await db.prepare(insert).bind(None, "s9", "evt_new_bad", "pageview", None, 1, 1, "{}").run()
         new_id = await db.prepare("SELECT max(id) AS id FROM events").first("id")
         assert new_id == 39 * 7 + 5  # ids go on from the highest, as the writer's page rollup expects
-    finally:
-        await db.close()

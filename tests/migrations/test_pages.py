@@ -5,7 +5,6 @@ writer (domain.page_views.page_of)."""
 from __future__ import annotations
 
 import itertools
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,7 @@ import httpx
 import pytest
 
 from domain.page_views import count_page_views_after, last_event_id, page_of
-from storage import migrations
-from storage.d1 import D1Database
-from tests.earlier import MIGRATIONS, migrate_before, page_column
+from tests.earlier import MIGRATIONS, apply_migration, database_before, page_column
 from tests.tracking import batch, event, headers, site  # noqa: F401  (fixture)
 
 PRICING = "https://example.com/pricing"
@@ -80,10 +77,7 @@ _INSERT_EVENT = ("INSERT INTO events (workspace_id, session_id, event_id, type, 
 
 
 async def test_rollup_rows_counted_before_the_migration_are_merged(tmp_path: Path) -> None:
-    db = D1Database(tmp_path / "pages.sqlite")
-    await db.open()
-    try:
-        directory = await migrate_before(db, tmp_path, "0005")
+    async with database_before(tmp_path, "0005") as db:
         views = [("s_a", PRICING + "?utm_source=google"), ("s_a", PRICING), ("s_a", PRICING + "#faq"),
                  ("s_b", PRICING + "?utm_source=mail"), ("s_b", PRICING + "?utm_source=mail"),
                  ("s_c", "https://example.com/app?x=1#/plans"), ("s_c", "https://example.com/")]
@@ -93,8 +87,7 @@ async def test_rollup_rows_counted_before_the_migration_are_merged(tmp_path: Pat
         # Raw rows of the oldest sessions may be pruned already: the merge reads only the rollups.
         await db.prepare("DELETE FROM events WHERE session_id = 's_a'").run()
 
-        shutil.copy(MIGRATIONS / "0005_pages_without_query.sql", directory)
-        assert await migrations.apply(db, directory) == ["0005_pages_without_query.sql"]
+        assert await apply_migration(db, tmp_path, "0005_pages_without_query.sql") == ["0005_pages_without_query.sql"]
 
         assert before == 6  # one row per URL as sent
         rows = (await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY views DESC, page").all()).results
@@ -113,8 +106,6 @@ async def test_rollup_rows_counted_before_the_migration_are_merged(tmp_path: Pat
                         db.prepare(_INSERT_EVENT).bind("s_d", "evt_new00002", PRICING + "#top")])
         assert await db.prepare("SELECT views, sessions FROM rollup_page WHERE page = ?").bind(PRICING).first() \
             == {"views": 7, "sessions": 3}
-    finally:
-        await db.close()
 
 
 def test_migration_0012_keeps_the_page_rule_of_0005() -> None:
@@ -137,10 +128,7 @@ async def test_migration_0013_keys_the_counted_pairs_by_session_row(tmp_path: Pa
     """Pairs counted by the page-view trigger move to rollup_session_page under their session's id,
     so a page view after the migration of a session already counted for its page counts as a
     view only."""
-    db = D1Database(tmp_path / "pages.sqlite")
-    await db.open()
-    try:
-        directory = await migrate_before(db, tmp_path, "0013")
+    async with database_before(tmp_path, "0013") as db:
         session = ("INSERT INTO sessions (workspace_id, site_id, session_id, visitor_id, started_at, last_activity_at)"
                    " VALUES ('default', 1, ?, 'v', 0, 0)")
         await db.batch([db.prepare("INSERT INTO sites (id, workspace_id, site_key, created_at)"
@@ -150,8 +138,7 @@ async def test_migration_0013_keys_the_counted_pairs_by_session_row(tmp_path: Pa
                            [("s_a", PRICING), ("s_a", PRICING + "#faq"), ("s_b", PRICING), ("s_b", "https://example.com/")])])
         counted = await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY page").raw()
 
-        shutil.copy(MIGRATIONS / "0013_page_views_per_group.sql", directory)
-        assert await migrations.apply(db, directory) == ["0013_page_views_per_group.sql"]
+        assert await apply_migration(db, tmp_path, "0013_page_views_per_group.sql") == ["0013_page_views_per_group.sql"]
 
         assert await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY page").raw() == counted \
             == [["https://example.com/", 1, 1], [PRICING, 3, 2]]
@@ -169,25 +156,17 @@ async def test_migration_0013_keys_the_counted_pairs_by_session_row(tmp_path: Pa
         await db.transaction(group)
         assert await db.prepare("SELECT page, views, sessions FROM rollup_page ORDER BY page").raw() \
             == [["https://example.com/", 2, 2], [PRICING, 4, 2]]
-    finally:
-        await db.close()
 
 
 async def test_migration_0015_drops_the_page_column_and_keeps_every_row(tmp_path: Path) -> None:
-    db = D1Database(tmp_path / "pages.sqlite")
-    await db.open()
-    try:
-        directory = await migrate_before(db, tmp_path, "0015")
+    async with database_before(tmp_path, "0015") as db:
         await db.batch([db.prepare(_INSERT_EVENT).bind("s_a", f"evt_old{n:05d}", url)
                         for n, url in enumerate([PRICING + "?utm_source=ads", "https://example.com/app#/plans"])])
         before = await db.prepare("SELECT id, workspace_id, session_id, event_id, type, url, ts, received_at, props"
                                   " FROM events ORDER BY id").raw()
 
-        shutil.copy(MIGRATIONS / "0015_page_rule_in_the_writer.sql", directory)
-        assert await migrations.apply(db, directory) == ["0015_page_rule_in_the_writer.sql"]
+        assert await apply_migration(db, tmp_path, "0015_page_rule_in_the_writer.sql") == ["0015_page_rule_in_the_writer.sql"]
 
         assert await db.prepare("SELECT * FROM events ORDER BY id").raw() == before
         columns = await db.prepare("SELECT name FROM pragma_table_xinfo('events')").raw()
         assert ["page"] not in columns and ["url"] in columns
-    finally:
-        await db.close()
